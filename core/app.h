@@ -1,0 +1,23 @@
+/* app.h — the state a request handler can reach. One instance per process. */
+#ifndef SD_APP_H
+#define SD_APP_H
+
+#include <stdatomic.h>
+
+#include "config.h"
+
+struct store;
+struct kms;
+struct auth;
+struct metrics;
+
+struct app {
+	struct sd_config *cfg;
+	struct store *store;     /* Berkeley DB environment (core/store.c) */
+	struct kms *kms;         /* key-encryption-key provider (core/kms.c) */
+	struct auth *auth;       /* token verification (core/auth.c) */
+	struct metrics *metrics; /* counters for /metrics (core/metrics.c) */
+	atomic_int stopping;
+};
+
+#endif

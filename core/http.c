@@ -1,0 +1,486 @@
+/* http.c — event-loop threads on one listening socket, request lifecycle,
+ * caps, X-Request-Id and replies. Routing lives in router.c. */
+#include "http.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/listener.h>
+#include <event2/thread.h>
+#include <event2/util.h>
+#include <netdb.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "app.h"
+#include "log.h"
+#include "metrics.h"
+#include "route.h"
+#include "util.h"
+
+struct http_thread {
+	pthread_t tid;
+	struct event_base *base;
+	struct evhttp *http;
+	struct http_server *srv;
+};
+
+struct http_server {
+	struct app *app;
+	int fd;
+	int port;
+	int nthreads;
+	struct http_thread *threads;
+	SSL_CTX *ssl;
+};
+
+/* --- replies ------------------------------------------------------------ */
+
+static void wipe_cleanup(const void *data, size_t len, void *arg)
+{
+	void (*free_fn)(void *) = arg;
+
+	OPENSSL_cleanse((void *)data, len);
+	free_fn((void *)data);
+}
+
+static void add_common_headers(struct http_req *r, const char *ctype)
+{
+	struct evkeyvalq *h = evhttp_request_get_output_headers(r->ev);
+
+	evhttp_add_header(h, "Content-Type", ctype);
+	evhttp_add_header(h, "X-Request-Id", r->reqid);
+	evhttp_add_header(h, "Cache-Control", "no-store");
+}
+
+static void send_reply(struct http_req *r, int status, struct evbuffer *body)
+{
+	const char *reason = NULL;
+
+	switch (status) {
+	case 405: reason = "Method Not Allowed"; break;
+	case 409: reason = "Conflict"; break;
+	case 413: reason = "Payload Too Large"; break;
+	case 429: reason = "Too Many Requests"; break;
+	case 503: reason = "Service Unavailable"; break;
+	default: break;
+	}
+	r->status = status;
+	evhttp_send_reply(r->ev, status, reason, body);
+}
+
+void http_reply_json(struct http_req *r, int status, json_t *body)
+{
+	json_malloc_t m;
+	json_free_t f;
+	struct evbuffer *buf;
+	char *s;
+
+	if (r->status != 0) { /* a handler bug: reply once */
+		json_decref(body);
+		return;
+	}
+	s = json_dumps(body, JSON_COMPACT);
+	json_decref(body);
+	if (s == NULL) {
+		static const char oom[] = "{\"error\":\"internal_error\",\"message\":\"out of memory\"}";
+		http_reply_raw(r, 500, "application/json", oom, sizeof(oom) - 1);
+		return;
+	}
+	json_get_alloc_funcs(&m, &f);
+	buf = evbuffer_new();
+	evbuffer_add_reference(buf, s, strlen(s), wipe_cleanup, (void *)f);
+	evbuffer_add(buf, "\n", 1);
+	add_common_headers(r, "application/json");
+	send_reply(r, status, buf);
+	evbuffer_free(buf);
+}
+
+void http_reply_error(struct http_req *r, const struct sd_err *e)
+{
+	int code = e->code == SD_OK ? SD_EINTERNAL : e->code;
+	json_t *o;
+
+	if (code == SD_EDEADLOCK || code == SD_ECRYPTO)
+		code = SD_EINTERNAL;
+	o = json_pack("{s:s, s:s, s:s}", "error", sd_err_name(code), "message",
+		      e->msg[0] ? e->msg : sd_err_name(code), "request_id", r->reqid);
+	if (code == SD_EMETHOD) {
+		/* Allow was set by the router */
+	}
+	http_reply_json(r, sd_err_status(code), o);
+}
+
+void http_reply_errf(struct http_req *r, int code, const char *fmt, ...)
+{
+	struct sd_err e;
+	va_list ap;
+
+	e.code = code;
+	va_start(ap, fmt);
+	vsnprintf(e.msg, sizeof(e.msg), fmt, ap);
+	va_end(ap);
+	http_reply_error(r, &e);
+}
+
+void http_reply_raw(struct http_req *r, int status, const char *ctype, const char *data, size_t len)
+{
+	struct evbuffer *buf;
+
+	if (r->status != 0)
+		return;
+	buf = evbuffer_new();
+	evbuffer_add(buf, data, len);
+	add_common_headers(r, ctype);
+	send_reply(r, status, buf);
+	evbuffer_free(buf);
+}
+
+const char *http_query(struct http_req *r, const char *name)
+{
+	return r->query_ok ? evhttp_find_header(&r->query, name) : NULL;
+}
+
+int http_query_check(struct http_req *r, const char *const *allowed)
+{
+	struct evkeyval *kv, *kv2;
+
+	if (!r->query_ok) {
+		http_reply_errf(r, SD_EINVAL, "malformed query string");
+		return -1;
+	}
+	TAILQ_FOREACH(kv, &r->query, next) {
+		int ok = 0;
+		for (const char *const *a = allowed; *a; a++)
+			if (strcmp(kv->key, *a) == 0)
+				ok = 1;
+		if (!ok) {
+			http_reply_errf(r, SD_EINVAL, "unknown query parameter '%.64s'", kv->key);
+			return -1;
+		}
+		for (kv2 = TAILQ_NEXT(kv, next); kv2; kv2 = TAILQ_NEXT(kv2, next))
+			if (strcmp(kv->key, kv2->key) == 0) {
+				http_reply_errf(r, SD_EINVAL, "query parameter '%.64s' given twice", kv->key);
+				return -1;
+			}
+	}
+	return 0;
+}
+
+/* --- request lifecycle ---------------------------------------------------- */
+
+static int reqid_valid(const char *s)
+{
+	size_t n = 0;
+
+	for (; s[n] != '\0'; n++)
+		if ((unsigned char)s[n] < 0x21 || (unsigned char)s[n] > 0x7e || n >= SD_REQID_MAX)
+			return 0;
+	return n > 0;
+}
+
+/* Overwrite the connection's copy of the request body in place. */
+static void wipe_evbuffer(struct evbuffer *b)
+{
+	struct evbuffer_iovec small[16], *v = small;
+	int n = evbuffer_peek(b, -1, NULL, NULL, 0);
+
+	if (n > 16 && (v = malloc(sizeof(*v) * (size_t)n)) == NULL)
+		return;
+	n = evbuffer_peek(b, -1, NULL, v, n);
+	for (int i = 0; i < n; i++)
+		OPENSSL_cleanse(v[i].iov_base, v[i].iov_len);
+	if (v != small)
+		free(v);
+}
+
+static void on_request(struct evhttp_request *ev, void *arg)
+{
+	struct http_thread *t = arg;
+	struct app *app = t->srv->app;
+	struct http_req r;
+	const struct evhttp_uri *uri;
+	const char *q, *rid;
+	struct evbuffer *in;
+	size_t len;
+
+	memset(&r, 0, sizeof(r));
+	r.ev = ev;
+	r.app = app;
+	r.t0 = sd_mono_ns();
+	r.method = evhttp_request_get_command(ev);
+	TAILQ_INIT(&r.query);
+
+	rid = evhttp_find_header(evhttp_request_get_input_headers(ev), "X-Request-Id");
+	if (rid != NULL && reqid_valid(rid))
+		sd_strlcpy(r.reqid, rid, sizeof(r.reqid));
+	else
+		sd_random_hex(r.reqid, 16);
+
+	uri = evhttp_request_get_evhttp_uri(ev);
+	r.path = uri ? evhttp_uri_get_path(uri) : NULL;
+	if (r.path == NULL || r.path[0] == '\0')
+		r.path = "/";
+	q = uri ? evhttp_uri_get_query(uri) : NULL;
+	r.query_ok = (q == NULL || evhttp_parse_query_str(q, &r.query) == 0);
+
+	in = evhttp_request_get_input_buffer(ev);
+	len = evbuffer_get_length(in);
+	if (rid != NULL && !reqid_valid(rid)) {
+		http_reply_errf(&r, SD_EINVAL,
+				"X-Request-Id must be 1 to 255 printable ASCII characters without spaces");
+	} else if (len > app->cfg->max_body_bytes) {
+		http_reply_errf(&r, SD_ETOOBIG, "request body is larger than %zu bytes",
+				app->cfg->max_body_bytes);
+	} else {
+		r.body = malloc(len + 1);
+		if (r.body == NULL) {
+			http_reply_errf(&r, SD_EINTERNAL, "out of memory");
+		} else {
+			evbuffer_copyout(in, r.body, len);
+			r.body[len] = '\0';
+			r.body_len = len;
+			router_dispatch(&r);
+		}
+	}
+	if (r.status == 0) { /* every path above replies; this is a last guard */
+		log_error("no reply for %s (request %s)", r.path, r.reqid);
+		http_reply_errf(&r, SD_EINTERNAL, "no reply");
+	}
+	metrics_observe(app->metrics, r.route, r.status, sd_mono_ns() - r.t0);
+	wipe_evbuffer(in);
+	if (r.body != NULL)
+		sd_wipe_free(r.body, r.body_len + 1);
+	OPENSSL_cleanse(&r.who, sizeof(r.who));
+	evhttp_clear_headers(&r.query);
+}
+
+/* --- TLS ------------------------------------------------------------------ */
+
+static struct bufferevent *tls_bevcb(struct event_base *base, void *arg)
+{
+	SSL_CTX *ctx = arg;
+	SSL *ssl = SSL_new(ctx);
+
+	if (ssl == NULL)
+		return NULL;
+	return bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
+					      BEV_OPT_CLOSE_ON_FREE);
+}
+
+static SSL_CTX *tls_context(const struct sd_config *c, struct sd_err *err)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+
+	if (ctx == NULL) {
+		sd_err_set(err, SD_EINVAL, "TLS: cannot create a context");
+		return NULL;
+	}
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+	if (SSL_CTX_use_certificate_chain_file(ctx, c->tls_cert) != 1) {
+		sd_err_set(err, SD_EINVAL, "TLS: cannot load certificate %s", c->tls_cert);
+		goto fail;
+	}
+	if (SSL_CTX_use_PrivateKey_file(ctx, c->tls_key, SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_check_private_key(ctx) != 1) {
+		sd_err_set(err, SD_EINVAL, "TLS: cannot load key %s or it does not match the certificate",
+			   c->tls_key);
+		goto fail;
+	}
+	return ctx;
+fail:
+	ERR_clear_error();
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+/* --- listening socket and threads ------------------------------------------ */
+
+static int split_hostport(const char *listen, char *host, size_t hn, char *port, size_t pn)
+{
+	const char *colon = strrchr(listen, ':');
+	size_t hl;
+
+	if (colon == NULL || colon[1] == '\0')
+		return -1;
+	hl = (size_t)(colon - listen);
+	if (hl > 1 && listen[0] == '[' && listen[hl - 1] == ']') {
+		listen++;
+		hl -= 2;
+	}
+	if (hl == 0 || hl >= hn || strlen(colon + 1) >= pn)
+		return -1;
+	memcpy(host, listen, hl);
+	host[hl] = '\0';
+	strcpy(port, colon + 1); /* length checked above */
+	return 0;
+}
+
+static int bind_socket(const char *addr, int *port_out, struct sd_err *err)
+{
+	char host[256], port[16];
+	struct addrinfo hints, *ai = NULL;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	int fd = -1, one = 1, rc;
+
+	if (split_hostport(addr, host, sizeof(host), port, sizeof(port)) != 0) {
+		sd_err_set(err, SD_EINVAL, "listen address '%s' is not HOST:PORT", addr);
+		return -1;
+	}
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	rc = getaddrinfo(host, port, &hints, &ai);
+	if (rc != 0) {
+		sd_err_set(err, SD_EINVAL, "listen address '%s': %s", addr, gai_strerror(rc));
+		return -1;
+	}
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		goto fail;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 1024) != 0 ||
+	    evutil_make_socket_nonblocking(fd) != 0)
+		goto fail;
+	freeaddrinfo(ai);
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
+		*port_out = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+							   : ((struct sockaddr_in *)&ss)->sin_port);
+	return fd;
+fail:
+	sd_err_set(err, SD_EINVAL, "cannot listen on %s: %s", addr, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	freeaddrinfo(ai);
+	return -1;
+}
+
+static void *thread_main(void *arg)
+{
+	struct http_thread *t = arg;
+
+	event_base_loop(t->base, EVLOOP_NO_EXIT_ON_EMPTY);
+	return NULL;
+}
+
+static int thread_setup(struct http_server *s, struct http_thread *t, struct sd_err *err)
+{
+	const struct sd_config *c = s->app->cfg;
+	struct timeval tv = { c->request_timeout_s, 0 };
+	int fd;
+
+	t->srv = s;
+	t->base = event_base_new();
+	t->http = t->base ? evhttp_new(t->base) : NULL;
+	if (t->http == NULL)
+		return sd_err_set(err, SD_EINTERNAL, "cannot create an event loop");
+	/* evhttp's own caps are unlimited by default. Its body cap answers with
+	 * an HTML 413 before reading the body; ours (in on_request) answers in
+	 * JSON. The HTML answer is only for bodies over twice our cap. */
+	evhttp_set_max_headers_size(t->http, (ev_ssize_t)c->max_header_bytes);
+	evhttp_set_max_body_size(t->http, (ev_ssize_t)c->max_body_bytes * 2);
+	evhttp_set_timeout_tv(t->http, &tv);
+	evhttp_set_allowed_methods(t->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
+						    EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD |
+						    EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS);
+	evhttp_set_gencb(t->http, on_request, t);
+	if (s->ssl != NULL)
+		evhttp_set_bevcb(t->http, tls_bevcb, s->ssl);
+	/* Each evhttp closes the socket it accepts on, so each gets a dup. */
+	fd = dup(s->fd);
+	if (fd < 0 || evhttp_accept_socket_with_handle(t->http, fd) == NULL) {
+		if (fd >= 0)
+			close(fd);
+		return sd_err_set(err, SD_EINTERNAL, "cannot accept on the listening socket");
+	}
+	return 0;
+}
+
+struct http_server *http_start(struct app *app, struct sd_err *err)
+{
+	struct http_server *s;
+	long ncpu;
+
+	s = calloc(1, sizeof(*s));
+	if (s == NULL) {
+		sd_err_set(err, SD_EINTERNAL, "out of memory");
+		return NULL;
+	}
+	s->app = app;
+	s->fd = -1;
+	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	s->nthreads = app->cfg->threads > 0 ? app->cfg->threads : (ncpu > 0 ? (int)ncpu : 1);
+	if (app->cfg->tls_cert[0] != '\0' && (s->ssl = tls_context(app->cfg, err)) == NULL)
+		goto fail;
+	s->fd = bind_socket(app->cfg->listen, &s->port, err);
+	if (s->fd < 0)
+		goto fail;
+	s->threads = calloc((size_t)s->nthreads, sizeof(*s->threads));
+	if (s->threads == NULL)
+		goto fail;
+	for (int i = 0; i < s->nthreads; i++)
+		if (thread_setup(s, &s->threads[i], err) != 0)
+			goto fail;
+	for (int i = 0; i < s->nthreads; i++)
+		if (pthread_create(&s->threads[i].tid, NULL, thread_main, &s->threads[i]) != 0) {
+			sd_err_set(err, SD_EINTERNAL, "cannot start thread");
+			/* threads already started are stopped by http_stop */
+			s->nthreads = i;
+			http_stop(s);
+			return NULL;
+		}
+	return s;
+fail:
+	if (s->threads != NULL)
+		for (int i = 0; i < s->nthreads; i++) {
+			if (s->threads[i].http)
+				evhttp_free(s->threads[i].http);
+			if (s->threads[i].base)
+				event_base_free(s->threads[i].base);
+		}
+	free(s->threads);
+	if (s->fd >= 0)
+		close(s->fd);
+	if (s->ssl)
+		SSL_CTX_free(s->ssl);
+	free(s);
+	return NULL;
+}
+
+int http_port(const struct http_server *s)
+{
+	return s->port;
+}
+
+void http_stop(struct http_server *s)
+{
+	if (s == NULL)
+		return;
+	for (int i = 0; i < s->nthreads; i++)
+		event_base_loopbreak(s->threads[i].base);
+	for (int i = 0; i < s->nthreads; i++) {
+		pthread_join(s->threads[i].tid, NULL);
+		evhttp_free(s->threads[i].http);
+		event_base_free(s->threads[i].base);
+	}
+	free(s->threads);
+	close(s->fd);
+	if (s->ssl)
+		SSL_CTX_free(s->ssl);
+	free(s);
+}

@@ -1,0 +1,66 @@
+/* http.h — the HTTP core: event-loop threads, request state, replies.
+ *
+ * N threads, each with its own event_base and evhttp accepting on one shared
+ * listening socket. A request is handled on the loop that received it;
+ * handlers reply exactly once through http_reply_*(). */
+#ifndef SD_HTTP_H
+#define SD_HTTP_H
+
+#include <event2/keyvalq_struct.h>
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "auth.h"
+#include "err.h"
+
+#define SD_REQID_MAX 255
+
+struct evhttp_request;
+struct app;
+
+struct http_req {
+	struct evhttp_request *ev;
+	struct app *app;
+	int method;                    /* EVHTTP_REQ_* */
+	const char *path;              /* request path, raw (not percent-decoded) */
+	const char *rest;              /* the path after the route's prefix */
+	struct evkeyvalq query;        /* decoded query parameters */
+	int query_ok;
+	char reqid[SD_REQID_MAX + 1];  /* echoed or generated X-Request-Id */
+	unsigned char *body;           /* private copy, NUL-terminated, wiped at the end */
+	size_t body_len;
+	struct principal who;          /* set by the router after auth */
+	int route;                     /* enum route */
+	int status;
+	uint64_t t0;
+};
+
+struct http_server;
+
+/* Bind cfg->listen and start the loop threads. */
+struct http_server *http_start(struct app *app, struct sd_err *err);
+/* Stop the loops and free everything. */
+void http_stop(struct http_server *s);
+/* The port actually bound (useful with port 0). */
+int http_port(const struct http_server *s);
+
+/* Reply with a JSON body; takes ownership of body. The serialised bytes are
+ * wiped when the connection has written them. */
+void http_reply_json(struct http_req *r, int status, json_t *body);
+/* Reply with the spec's error body for e->code and e->msg. */
+void http_reply_error(struct http_req *r, const struct sd_err *e);
+/* Same, built in place. */
+void http_reply_errf(struct http_req *r, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Reply with a non-JSON body (text for /metrics). */
+void http_reply_raw(struct http_req *r, int status, const char *ctype, const char *data,
+		    size_t len);
+
+/* A decoded query parameter, or NULL. */
+const char *http_query(struct http_req *r, const char *name);
+/* 0 when every query parameter is in allowed (NULL-terminated) and none is
+ * repeated; otherwise replies 400 and returns -1. */
+int http_query_check(struct http_req *r, const char *const *allowed);
+
+#endif

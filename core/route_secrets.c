@@ -1,0 +1,299 @@
+/* route_secrets.c — the secrets endpoints:
+ *   POST   {base}/secrets/{path}              write the next version
+ *   GET    {base}/secrets/{path}[?version=n]  read
+ *   DELETE {base}/secrets/{path}[?version=n]  soft-delete a version
+ *   POST   {base}/undelete/{path}?version=n   restore a deleted version
+ *   GET    {base}/metadata/{path}             versions and metadata
+ *   GET    {base}/secrets?prefix=&owner=&after=&limit=   list readable paths */
+#include <event2/http.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "app.h"
+#include "b64.h"
+#include "http.h"
+#include "jsonx.h"
+#include "path.h"
+#include "route.h"
+#include "scope.h"
+#include "secrets.h"
+#include "util.h"
+
+#define LIST_LIMIT_DEFAULT 100
+#define LIST_LIMIT_MAX 1000
+
+/* 403 unless the caller's scopes allow kind on the request's path. */
+static int require(struct http_req *r, enum scope_kind kind)
+{
+	if (scopes_allow(&r->who.scopes, kind, r->rest))
+		return 0;
+	http_reply_errf(r, SD_EFORBIDDEN, "token lacks %s scope for this path",
+			kind == SCOPE_SECRETS_READ ? "secrets:read" : "secrets:write");
+	return -1;
+}
+
+/* ?version=n: 0 when absent (unless required), else a positive integer. */
+static int version_param(struct http_req *r, int required, uint64_t *out)
+{
+	const char *v = http_query(r, "version");
+	uint64_t n;
+
+	*out = 0;
+	if (v == NULL) {
+		if (!required)
+			return 0;
+		http_reply_errf(r, SD_EINVAL, "query parameter 'version' is required");
+		return -1;
+	}
+	if (sd_parse_u64(v, SD_VERSION_MAX, &n) != 0 || n == 0) {
+		http_reply_errf(r, SD_EINVAL, "query parameter 'version' must be a positive integer");
+		return -1;
+	}
+	*out = n;
+	return 0;
+}
+
+static int json_body(struct http_req *r, json_t **out)
+{
+	const char *ct = evhttp_find_header(evhttp_request_get_input_headers(r->ev), "Content-Type");
+	struct sd_err err;
+
+	if (ct != NULL && strncasecmp(ct, "application/json", 16) != 0) {
+		http_reply_errf(r, SD_EINVAL, "Content-Type must be application/json");
+		return -1;
+	}
+	sd_err_clear(&err);
+	if (jsonx_parse_object((const char *)r->body, r->body_len, out, &err) != 0) {
+		http_reply_error(r, &err);
+		return -1;
+	}
+	return 0;
+}
+
+static int64_t lease_ttl(struct http_req *r, const char *metadata)
+{
+	int64_t ttl = r->app->cfg->default_lease_ttl_s, v;
+	json_t *m, *t;
+
+	if (metadata == NULL)
+		return ttl;
+	m = json_loads(metadata, 0, NULL);
+	t = m ? json_object_get(m, "ttl") : NULL;
+	if (t != NULL && json_is_string(t) && sd_parse_duration(json_string_value(t), &v) == 0 && v > 0)
+		ttl = v;
+	json_decref(m);
+	return ttl;
+}
+
+void route_secret_write(struct http_req *r)
+{
+	static const char *const fields[] = { "value_b64", "metadata", "cas", NULL };
+	static const char *const params[] = { NULL };
+	struct secret_write w;
+	struct sd_err err;
+	json_t *body = NULL, *val, *meta;
+	unsigned char *value = NULL;
+	size_t vlen = 0, b64len;
+	uint64_t version;
+	int64_t created;
+	char ts[32];
+	int rc;
+
+	if (require(r, SCOPE_SECRETS_WRITE) != 0 || http_query_check(r, params) != 0 ||
+	    json_body(r, &body) != 0)
+		return;
+	sd_err_clear(&err);
+	memset(&w, 0, sizeof(w));
+	if (jsonx_only_fields(body, fields, &err) != 0)
+		goto fail;
+	val = json_object_get(body, "value_b64");
+	if (val == NULL || !json_is_string(val)) {
+		sd_err_set(&err, SD_EINVAL, "field 'value_b64' is required and must be a base64 string");
+		goto fail;
+	}
+	b64len = json_string_length(val);
+	if (b64len > B64_ENC_LEN(SD_VALUE_MAX)) {
+		sd_err_set(&err, SD_ETOOBIG, "value is larger than %d bytes", SD_VALUE_MAX);
+		goto fail;
+	}
+	value = malloc(B64_DEC_MAX(b64len) + 1);
+	if (value == NULL) {
+		sd_err_set(&err, SD_EINTERNAL, "out of memory");
+		goto fail;
+	}
+	if (b64_decode(json_string_value(val), b64len, value, &vlen) != 0) {
+		sd_err_set(&err, SD_EINVAL, "field 'value_b64' is not valid base64 (RFC 4648, padded)");
+		goto fail;
+	}
+	meta = json_object_get(body, "metadata");
+	if (meta != NULL && secrets_check_metadata(meta, &err) != 0)
+		goto fail;
+	rc = jsonx_get_uint(body, "cas", SD_VERSION_MAX, &w.cas, &err);
+	if (rc < 0)
+		goto fail;
+	w.has_cas = rc;
+	w.tenant = r->who.tenant;
+	w.path = r->rest;
+	w.actor = r->who.sub;
+	w.value = value;
+	w.value_len = vlen;
+	w.metadata = meta;
+	if (secrets_write(r->app, &w, &version, &created, &err) != 0)
+		goto fail;
+	sd_rfc3339(created, ts);
+	http_reply_json(r, 200, json_pack("{s:I, s:s}", "version", (json_int_t)version, "created_at", ts));
+	goto out;
+fail:
+	http_reply_error(r, &err);
+out:
+	if (value != NULL)
+		sd_wipe_free(value, B64_DEC_MAX(b64len) + 1);
+	json_decref(body);
+}
+
+void route_secret_read(struct http_req *r)
+{
+	static const char *const params[] = { "version", NULL };
+	struct secret_value v;
+	struct sd_err err;
+	uint64_t version;
+	char ts[32], *b64;
+	json_t *meta;
+
+	if (require(r, SCOPE_SECRETS_READ) != 0 || http_query_check(r, params) != 0 ||
+	    version_param(r, 0, &version) != 0)
+		return;
+	sd_err_clear(&err);
+	if (secrets_read(r->app, r->who.tenant, r->rest, version, &v, &err) != 0) {
+		http_reply_error(r, &err);
+		return;
+	}
+	b64 = malloc(B64_ENC_LEN(v.len));
+	if (b64 == NULL) {
+		secret_value_free(&v);
+		http_reply_errf(r, SD_EINTERNAL, "out of memory");
+		return;
+	}
+	b64_encode(v.value, v.len, b64);
+	sd_rfc3339(v.created_us, ts);
+	meta = v.metadata ? json_loads(v.metadata, 0, NULL) : NULL;
+	http_reply_json(r, 200,
+			json_pack("{s:s, s:I, s:I, s:s, s:o}", "value_b64", b64, "version",
+				  (json_int_t)v.version, "lease_ttl_s", (json_int_t)lease_ttl(r, v.metadata),
+				  "created_at", ts, "metadata", meta ? meta : json_object()));
+	sd_wipe_free(b64, B64_ENC_LEN(v.len));
+	secret_value_free(&v);
+}
+
+void route_secret_delete(struct http_req *r)
+{
+	static const char *const params[] = { "version", NULL };
+	struct sd_err err;
+	uint64_t version;
+
+	if (require(r, SCOPE_SECRETS_WRITE) != 0 || http_query_check(r, params) != 0 ||
+	    version_param(r, 0, &version) != 0)
+		return;
+	sd_err_clear(&err);
+	if (secrets_delete(r->app, r->who.tenant, r->rest, version, &err) != 0) {
+		http_reply_error(r, &err);
+		return;
+	}
+	http_reply_raw(r, 204, "application/json", "", 0);
+}
+
+void route_undelete(struct http_req *r)
+{
+	static const char *const params[] = { "version", NULL };
+	struct sd_err err;
+	uint64_t version;
+
+	if (require(r, SCOPE_SECRETS_WRITE) != 0 || http_query_check(r, params) != 0 ||
+	    version_param(r, 1, &version) != 0)
+		return;
+	sd_err_clear(&err);
+	if (secrets_undelete(r->app, r->who.tenant, r->rest, version, &err) != 0) {
+		http_reply_error(r, &err);
+		return;
+	}
+	http_reply_raw(r, 204, "application/json", "", 0);
+}
+
+void route_metadata(struct http_req *r)
+{
+	static const char *const params[] = { NULL };
+	struct sd_err err;
+	json_t *doc;
+
+	if (require(r, SCOPE_SECRETS_READ) != 0 || http_query_check(r, params) != 0)
+		return;
+	sd_err_clear(&err);
+	if (secrets_metadata(r->app, r->who.tenant, r->rest, &doc, &err) != 0) {
+		http_reply_error(r, &err);
+		return;
+	}
+	http_reply_json(r, 200, doc);
+}
+
+/* A prefix is a path, possibly ending in '/' or in a partial segment. */
+static int prefix_ok(const char *p)
+{
+	if (strlen(p) > SD_PATH_MAX)
+		return 0;
+	for (; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		      *p == '.' || *p == '_' || *p == '-' || *p == '/'))
+			return 0;
+	return 1;
+}
+
+void route_secret_list(struct http_req *r)
+{
+	static const char *const params[] = { "prefix", "owner", "after", "limit", NULL };
+	struct secret_list q;
+	struct sd_err err;
+	const char *limit;
+	uint64_t n = LIST_LIMIT_DEFAULT;
+	json_t *doc;
+
+	if (http_query_check(r, params) != 0)
+		return;
+	if (!scopes_has_kind(&r->who.scopes, SCOPE_SECRETS_READ)) {
+		http_reply_errf(r, SD_EFORBIDDEN, "token has no secrets:read scope");
+		return;
+	}
+	memset(&q, 0, sizeof(q));
+	q.tenant = r->who.tenant;
+	q.scopes = &r->who.scopes;
+	q.prefix = http_query(r, "prefix");
+	q.owner = http_query(r, "owner");
+	q.after = http_query(r, "after");
+	limit = http_query(r, "limit");
+	if (q.prefix == NULL)
+		q.prefix = "";
+	sd_err_clear(&err);
+	if (!prefix_ok(q.prefix)) {
+		http_reply_errf(r, SD_EINVAL, "query parameter 'prefix' must be a path prefix");
+		return;
+	}
+	if (q.owner != NULL && (q.owner[0] == '\0' || strlen(q.owner) > 512)) {
+		http_reply_errf(r, SD_EINVAL, "query parameter 'owner' must be 1 to 512 bytes");
+		return;
+	}
+	if (q.after != NULL && path_check(q.after, &err) != 0) {
+		http_reply_errf(r, SD_EINVAL, "query parameter 'after' must be a path returned as 'next'");
+		return;
+	}
+	if (limit != NULL && (sd_parse_u64(limit, LIST_LIMIT_MAX, &n) != 0 || n == 0)) {
+		http_reply_errf(r, SD_EINVAL, "query parameter 'limit' must be an integer from 1 to %d",
+				LIST_LIMIT_MAX);
+		return;
+	}
+	q.limit = (unsigned)n;
+	if (secrets_list(r->app, &q, &doc, &err) != 0) {
+		http_reply_error(r, &err);
+		return;
+	}
+	http_reply_json(r, 200, doc);
+}

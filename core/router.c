@@ -1,0 +1,158 @@
+/* router.c — maps method and path to a route, authenticates, dispatches. */
+#include <event2/http.h>
+#include <string.h>
+#include <strings.h>
+
+#include "app.h"
+#include "auth.h"
+#include "http.h"
+#include "path.h"
+#include "route.h"
+
+static const char *const names[R_COUNT] = {
+	[R_UNKNOWN] = "unknown",
+	[R_HEALTH] = "health",
+	[R_READY] = "ready",
+	[R_METRICS] = "metrics",
+	[R_SECRET_READ] = "secret_read",
+	[R_SECRET_WRITE] = "secret_write",
+	[R_SECRET_DELETE] = "secret_delete",
+	[R_SECRET_LIST] = "secret_list",
+	[R_METADATA] = "metadata_read",
+	[R_UNDELETE] = "secret_undelete",
+};
+
+const char *route_name(int route)
+{
+	return route >= 0 && route < R_COUNT && names[route] ? names[route] : "unknown";
+}
+
+enum { M_GET = 1, M_POST = 2, M_DELETE = 4 };
+
+/* One resource: its path prefix, whether a secret path follows it, and the
+ * route per method. */
+struct resource {
+	const char *prefix;
+	int has_path;
+	int auth;
+	int get, post, del;
+};
+
+static const struct resource resources[] = {
+	{ "/health", 0, 0, R_HEALTH, 0, 0 },
+	{ "/ready", 0, 0, R_READY, 0, 0 },
+	{ "/metrics", 0, 0, R_METRICS, 0, 0 },
+	{ SD_API_BASE "/secrets", 0, 1, R_SECRET_LIST, 0, 0 },
+	{ SD_API_BASE "/secrets/", 1, 1, R_SECRET_READ, R_SECRET_WRITE, R_SECRET_DELETE },
+	{ SD_API_BASE "/metadata/", 1, 1, R_METADATA, 0, 0 },
+	{ SD_API_BASE "/undelete/", 1, 1, 0, R_UNDELETE, 0 },
+};
+
+typedef void (*handler_fn)(struct http_req *);
+
+static const handler_fn handlers[R_COUNT] = {
+	[R_HEALTH] = route_health,
+	[R_READY] = route_ready,
+	[R_METRICS] = route_metrics,
+	[R_SECRET_READ] = route_secret_read,
+	[R_SECRET_WRITE] = route_secret_write,
+	[R_SECRET_DELETE] = route_secret_delete,
+	[R_SECRET_LIST] = route_secret_list,
+	[R_METADATA] = route_metadata,
+	[R_UNDELETE] = route_undelete,
+};
+
+static const struct resource *find_resource(const char *path, const char **rest)
+{
+	for (size_t i = 0; i < sizeof(resources) / sizeof(resources[0]); i++) {
+		const struct resource *res = &resources[i];
+		size_t n = strlen(res->prefix);
+		if (res->has_path) {
+			if (strncmp(path, res->prefix, n) == 0) {
+				*rest = path + n;
+				return res;
+			}
+		} else if (strcmp(path, res->prefix) == 0) {
+			*rest = "";
+			return res;
+		}
+	}
+	return NULL;
+}
+
+static void reply_405(struct http_req *r, const struct resource *res)
+{
+	char allow[32] = "";
+
+	if (res->get)
+		strcat(allow, "GET, HEAD");
+	if (res->post)
+		strcat(allow, allow[0] ? ", POST" : "POST");
+	if (res->del)
+		strcat(allow, allow[0] ? ", DELETE" : "DELETE");
+	evhttp_add_header(evhttp_request_get_output_headers(r->ev), "Allow", allow);
+	http_reply_errf(r, SD_EMETHOD, "method not allowed; allowed: %s", allow);
+}
+
+static int authenticate(struct http_req *r)
+{
+	const char *h = evhttp_find_header(evhttp_request_get_input_headers(r->ev), "Authorization");
+	struct sd_err err;
+
+	if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0 || h[7] == '\0') {
+		evhttp_add_header(evhttp_request_get_output_headers(r->ev), "WWW-Authenticate",
+				  "Bearer realm=\"secretsd\"");
+		http_reply_errf(r, SD_EUNAUTH, "a bearer token is required");
+		return -1;
+	}
+	h += 7;
+	while (*h == ' ')
+		h++;
+	sd_err_clear(&err);
+	if (auth_verify(r->app->auth, h, strlen(h), &r->who, &err) != 0) {
+		evhttp_add_header(evhttp_request_get_output_headers(r->ev), "WWW-Authenticate",
+				  "Bearer realm=\"secretsd\", error=\"invalid_token\"");
+		http_reply_errf(r, SD_EUNAUTH, "invalid token: %s", err.msg);
+		return -1;
+	}
+	return 0;
+}
+
+void router_dispatch(struct http_req *r)
+{
+	const struct resource *res;
+	struct sd_err err;
+	int route = 0;
+
+	res = find_resource(r->path, &r->rest);
+	if (res == NULL) {
+		http_reply_errf(r, SD_ENOTFOUND, "no such endpoint");
+		return;
+	}
+	switch (r->method) {
+	case EVHTTP_REQ_GET:
+	case EVHTTP_REQ_HEAD:
+		route = res->get;
+		break;
+	case EVHTTP_REQ_POST:
+		route = res->post;
+		break;
+	case EVHTTP_REQ_DELETE:
+		route = res->del;
+		break;
+	default:
+		break;
+	}
+	if (route == 0) {
+		reply_405(r, res);
+		return;
+	}
+	r->route = route;
+	if (res->auth && authenticate(r) != 0)
+		return;
+	if (res->has_path && path_check(r->rest, &err) != 0) {
+		http_reply_error(r, &err);
+		return;
+	}
+	handlers[route](r);
+}

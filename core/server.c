@@ -1,0 +1,122 @@
+/* server.c — start-up order, signal handling and shutdown. */
+#include "server.h"
+
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "app.h"
+#include "auth.h"
+#include "crypto.h"
+#include "http.h"
+#include "kms.h"
+#include "log.h"
+#include "metrics.h"
+#include "store.h"
+#include "util.h"
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct event_base *base = arg;
+
+	(void)what;
+	if (sig == SIGHUP) {
+		log_info("SIGHUP: nothing to reload yet");
+		return;
+	}
+	log_info("signal %d: shutting down", (int)sig);
+	event_base_loopbreak(base);
+}
+
+/* Record the active KEK in the registry the first time it is used. */
+static int register_kek(struct store_txn *t, void *arg, struct sd_err *err)
+{
+	const char *id = arg;
+	char key[128], val[256], ts[32];
+	char *old = NULL;
+	int rc;
+
+	snprintf(key, sizeof(key), "kek/%s", id);
+	rc = store_meta_get(t, key, &old, err);
+	free(old);
+	if (rc != SD_ENOTFOUND)
+		return rc;
+	sd_rfc3339(sd_now_us(), ts);
+	snprintf(val, sizeof(val), "{\"provider\":\"local\",\"state\":\"active\",\"created_at\":\"%s\"}", ts);
+	return store_meta_put(t, key, val, err);
+}
+
+int server_run(struct sd_config *cfg, server_ready_fn ready, void *arg)
+{
+	struct app app;
+	struct sd_err err;
+	struct http_server *http = NULL;
+	struct event_base *base = NULL;
+	struct event *sigs[3] = { NULL, NULL, NULL };
+	const int signums[3] = { SIGINT, SIGTERM, SIGHUP };
+	int rc = 1;
+
+	memset(&app, 0, sizeof(app));
+	sd_err_clear(&err);
+	app.cfg = cfg;
+	log_set_level((enum log_level)cfg->log_level);
+	sd_harden_process();
+	umask(077); /* everything we and Berkeley DB create is private */
+	sd_json_use_wiping_allocator();
+	signal(SIGPIPE, SIG_IGN);
+	if (evthread_use_pthreads() != 0 || crypto_init(&err) != 0) {
+		log_error("start-up: %s", err.msg[0] ? err.msg : "libevent threads unavailable");
+		return 1;
+	}
+	if (store_open(cfg->data_dir, &app.store, &err) != 0) {
+		log_error("storage: %s", err.msg);
+		goto out;
+	}
+	if ((app.kms = kms_local_open(cfg->data_dir, &err)) == NULL) {
+		log_error("keys: %s", err.msg);
+		goto out;
+	}
+	if (store_run(app.store, register_kek, (void *)kms_active_kek_id(app.kms), &err) != 0) {
+		log_error("KEK registry: %s", err.msg);
+		goto out;
+	}
+	if ((app.auth = auth_new(cfg, &err)) == NULL) {
+		log_error("auth: %s", err.msg);
+		goto out;
+	}
+	if ((app.metrics = metrics_new()) == NULL)
+		goto out;
+	if ((http = http_start(&app, &err)) == NULL) {
+		log_error("http: %s", err.msg);
+		goto out;
+	}
+	base = event_base_new();
+	for (int i = 0; i < 3; i++) {
+		sigs[i] = evsignal_new(base, signums[i], on_signal, base);
+		event_add(sigs[i], NULL);
+	}
+	log_info("listening on %s (port %d, %s)", cfg->listen, http_port(http),
+		 cfg->tls_cert[0] ? "TLS" : "plain HTTP");
+	if (ready != NULL)
+		ready(&app, http_port(http), arg);
+	event_base_dispatch(base);
+	rc = 0;
+out:
+	app.stopping = 1;
+	http_stop(http);
+	for (int i = 0; i < 3; i++)
+		if (sigs[i])
+			event_free(sigs[i]);
+	if (base)
+		event_base_free(base);
+	auth_free(app.auth);
+	kms_free(app.kms);
+	store_close(app.store);
+	metrics_free(app.metrics);
+	crypto_cleanup();
+	return rc;
+}

@@ -1,0 +1,904 @@
+/* store.c — the only file that knows Berkeley DB.
+ *
+ * Environment DATA_DIR/db (transactions, locking, logging, shared cache),
+ * opened with DB_RECOVER|DB_REGISTER so that recovery runs when a process
+ * died with it open. Databases (all btrees):
+ *   heads     tenant NUL path                 -> head record
+ *   versions  tenant NUL path NUL be64(ver)   -> version record
+ *   by_owner  tenant NUL owner (dup, sorted)  -> heads key (secondary of heads)
+ *   meta      name                            -> text (KEK registry, schema)
+ * Record layouts are in docs/data-model.md and the enc_/dec_ helpers below. */
+#include "store.h"
+
+#include <db.h>
+#include <errno.h>
+#include <event2/buffer.h>
+#include <limits.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "util.h"
+
+#define HEAD_FORMAT 1
+#define VERSION_FORMAT 1
+#define KEY_MAX 1200
+#define RETRIES_MAX 64
+#define CHECKPOINT_EVERY_S 30
+
+struct store {
+	DB_ENV *env;
+	DB *heads, *versions, *by_owner, *meta;
+	pthread_t ckpt;
+	int ckpt_running;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int stopping;
+	atomic_int panicked;
+	atomic_ullong deadlocks;
+	atomic_ullong write_failures;
+};
+
+struct store_txn {
+	struct store *s;
+	DB_TXN *txn;
+};
+
+/* --- errors ----------------------------------------------------------------- */
+
+static _Noreturn void fatal(int rc)
+{
+	log_error("storage: %s: the environment needs recovery; exiting so that the supervisor restarts us",
+		  db_strerror(rc));
+	_exit(75);
+}
+
+/* Map a Berkeley DB result to ours. */
+static int map(struct store *s, int rc, const char *what, struct sd_err *err)
+{
+	switch (rc) {
+	case 0:
+		return 0;
+	case DB_NOTFOUND:
+	case DB_KEYEMPTY:
+		return sd_err_set(err, SD_ENOTFOUND, "not found");
+	case DB_LOCK_DEADLOCK:
+	case DB_LOCK_NOTGRANTED:
+		atomic_fetch_add(&s->deadlocks, 1);
+		return sd_err_set(err, SD_EDEADLOCK, "deadlock");
+	case DB_RUNRECOVERY:
+		fatal(rc);
+	default:
+		atomic_fetch_add(&s->write_failures, 1);
+		log_error("storage: %s: %s", what, db_strerror(rc));
+		return sd_err_set(err, SD_EDOWN, "storage unavailable (%s)", db_strerror(rc));
+	}
+}
+
+static void on_event(DB_ENV *env, u_int32_t event, void *info)
+{
+	struct store *s = env->app_private;
+
+	(void)info;
+	if (event == DB_EVENT_PANIC) {
+		atomic_store(&s->panicked, 1);
+		fatal(DB_RUNRECOVERY);
+	}
+}
+
+static void on_error(const DB_ENV *env, const char *prefix, const char *msg)
+{
+	(void)env;
+	(void)prefix;
+	log_warn("berkeley db: %s", msg);
+}
+
+/* --- record encoding ------------------------------------------------------------ */
+
+struct enc {
+	unsigned char *p;
+	size_t len, cap;
+	int oom;
+};
+
+static void enc_raw(struct enc *e, const void *d, size_t n)
+{
+	if (e->oom)
+		return;
+	if (e->len + n > e->cap) {
+		size_t cap = (e->cap ? e->cap * 2 : 256);
+		while (cap < e->len + n)
+			cap *= 2;
+		unsigned char *np = realloc(e->p, cap);
+		if (np == NULL) {
+			e->oom = 1;
+			return;
+		}
+		e->p = np;
+		e->cap = cap;
+	}
+	memcpy(e->p + e->len, d, n);
+	e->len += n;
+}
+
+static void enc_u8(struct enc *e, unsigned v)
+{
+	unsigned char b = (unsigned char)v;
+	enc_raw(e, &b, 1);
+}
+
+static void enc_u64(struct enc *e, uint64_t v)
+{
+	unsigned char b[8];
+	for (int i = 0; i < 8; i++)
+		b[i] = (unsigned char)(v >> (56 - 8 * i));
+	enc_raw(e, b, 8);
+}
+
+static void enc_bytes(struct enc *e, const void *d, size_t n)
+{
+	enc_u64(e, n);
+	enc_raw(e, d, n);
+}
+
+static void enc_str(struct enc *e, const char *s)
+{
+	enc_bytes(e, s ? s : "", s ? strlen(s) : 0);
+}
+
+struct dec {
+	const unsigned char *p;
+	size_t len, off;
+	int bad;
+};
+
+static uint64_t dec_u64(struct dec *d)
+{
+	uint64_t v = 0;
+	if (d->bad || d->len - d->off < 8) {
+		d->bad = 1;
+		return 0;
+	}
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | d->p[d->off + (size_t)i];
+	d->off += 8;
+	return v;
+}
+
+static unsigned dec_u8(struct dec *d)
+{
+	if (d->bad || d->off >= d->len) {
+		d->bad = 1;
+		return 0;
+	}
+	return d->p[d->off++];
+}
+
+/* Returns a pointer into the record and its length. */
+static const unsigned char *dec_bytes(struct dec *d, size_t *n)
+{
+	uint64_t l = dec_u64(d);
+	const unsigned char *r;
+	if (d->bad || l > d->len - d->off) {
+		d->bad = 1;
+		*n = 0;
+		return NULL;
+	}
+	r = d->p + d->off;
+	d->off += l;
+	*n = (size_t)l;
+	return r;
+}
+
+static void dec_str(struct dec *d, char *out, size_t cap)
+{
+	size_t n;
+	const unsigned char *b = dec_bytes(d, &n);
+	if (d->bad || n >= cap) {
+		d->bad = 1;
+		out[0] = '\0';
+		return;
+	}
+	memcpy(out, b, n);
+	out[n] = '\0';
+}
+
+/* --- keys ------------------------------------------------------------------------ */
+
+static size_t head_key(unsigned char *k, const char *tenant, const char *path)
+{
+	size_t tl = strlen(tenant), pl = strlen(path);
+	if (tl + 1 + pl > KEY_MAX)
+		return 0;
+	memcpy(k, tenant, tl);
+	k[tl] = 0;
+	memcpy(k + tl + 1, path, pl);
+	return tl + 1 + pl;
+}
+
+static size_t version_key(unsigned char *k, const char *tenant, const char *path, uint64_t v)
+{
+	size_t n = head_key(k, tenant, path);
+	if (n == 0 || n + 9 > KEY_MAX)
+		return 0;
+	k[n++] = 0;
+	for (int i = 0; i < 8; i++)
+		k[n++] = (unsigned char)(v >> (56 - 8 * i));
+	return n;
+}
+
+static void dbt_in(DBT *d, const void *p, size_t n)
+{
+	memset(d, 0, sizeof(*d));
+	d->data = (void *)p;
+	d->size = (u_int32_t)n;
+}
+
+static void dbt_out(DBT *d)
+{
+	memset(d, 0, sizeof(*d));
+	d->flags = DB_DBT_MALLOC;
+}
+
+/* --- secondary index: owner ---------------------------------------------------- */
+
+static int owner_key(DB *sdb, const DBT *pkey, const DBT *pdata, DBT *skey)
+{
+	struct dec d = { pdata->data, pdata->size, 0, 0 };
+	const unsigned char *owner, *nul;
+	size_t on, tl;
+	unsigned char *k;
+
+	(void)sdb;
+	if (dec_u8(&d) != HEAD_FORMAT)
+		return DB_DONOTINDEX;
+	dec_u64(&d);
+	dec_u64(&d);
+	dec_u64(&d);
+	dec_u64(&d);
+	owner = dec_bytes(&d, &on);
+	if (d.bad || on == 0)
+		return DB_DONOTINDEX;
+	nul = memchr(pkey->data, 0, pkey->size);
+	if (nul == NULL)
+		return DB_DONOTINDEX;
+	tl = (size_t)(nul - (const unsigned char *)pkey->data);
+	k = malloc(tl + 1 + on);
+	if (k == NULL)
+		return ENOMEM;
+	memcpy(k, pkey->data, tl + 1);
+	memcpy(k + tl + 1, owner, on);
+	memset(skey, 0, sizeof(*skey));
+	skey->data = k;
+	skey->size = (u_int32_t)(tl + 1 + on);
+	skey->flags = DB_DBT_APPMALLOC;
+	return 0;
+}
+
+/* --- open / close ------------------------------------------------------------------- */
+
+static void *checkpoint_main(void *arg)
+{
+	struct store *s = arg;
+	struct timespec ts;
+
+	pthread_mutex_lock(&s->mu);
+	while (!s->stopping) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += CHECKPOINT_EVERY_S;
+		pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+		if (s->stopping)
+			break;
+		pthread_mutex_unlock(&s->mu);
+		int rc = s->env->txn_checkpoint(s->env, 0, 0, 0);
+		if (rc == DB_RUNRECOVERY)
+			fatal(rc);
+		if (rc != 0)
+			log_warn("storage: checkpoint: %s", db_strerror(rc));
+		pthread_mutex_lock(&s->mu);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return NULL;
+}
+
+static int open_db(struct store *s, DB_TXN *txn, DB **db, const char *file, int dup, struct sd_err *err)
+{
+	int rc = db_create(db, s->env, 0);
+
+	if (rc == 0 && dup)
+		rc = (*db)->set_flags(*db, DB_DUPSORT);
+	if (rc == 0)
+		rc = (*db)->open(*db, txn, file, NULL, DB_BTREE, DB_CREATE | DB_THREAD, 0600);
+	if (rc != 0)
+		return sd_err_set(err, SD_EDOWN, "cannot open %s: %s", file, db_strerror(rc));
+	return 0;
+}
+
+int store_open(const char *data_dir, struct store **out, struct sd_err *err)
+{
+	char home[PATH_MAX];
+	struct store *s;
+	DB_TXN *txn = NULL;
+	int rc;
+
+	if ((size_t)snprintf(home, sizeof(home), "%s/db", data_dir) >= sizeof(home))
+		return sd_err_set(err, SD_EINVAL, "data dir path too long");
+	if (home[0] != '/')
+		return sd_err_set(err, SD_EINVAL, "data dir must be an absolute path");
+	if (mkdir(home, 0700) != 0 && errno != EEXIST)
+		return sd_err_set(err, SD_EDOWN, "cannot create %s: %s", home, strerror(errno));
+	s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return sd_err_set(err, SD_EINTERNAL, "out of memory");
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->cv, NULL);
+	rc = db_env_create(&s->env, 0);
+	if (rc != 0) {
+		sd_err_set(err, SD_EDOWN, "db_env_create: %s", db_strerror(rc));
+		goto fail;
+	}
+	s->env->app_private = s;
+	s->env->set_errcall(s->env, on_error);
+	s->env->set_event_notify(s->env, on_event);
+	s->env->set_cachesize(s->env, 0, 8 * 1024 * 1024, 1);
+	s->env->set_lk_detect(s->env, DB_LOCK_DEFAULT);
+	s->env->set_lk_max_locks(s->env, 100000);
+	s->env->set_lk_max_objects(s->env, 100000);
+	s->env->set_lk_max_lockers(s->env, 10000);
+	s->env->set_tx_max(s->env, 1000);
+	s->env->log_set_config(s->env, DB_LOG_AUTO_REMOVE, 1);
+	rc = s->env->open(s->env, home,
+			  DB_CREATE | DB_INIT_TXN | DB_INIT_LOCK | DB_INIT_LOG | DB_INIT_MPOOL |
+				  DB_THREAD | DB_RECOVER | DB_REGISTER,
+			  0600);
+	if (rc != 0) {
+		sd_err_set(err, SD_EDOWN, "cannot open environment %s: %s", home, db_strerror(rc));
+		goto fail;
+	}
+	rc = s->env->txn_begin(s->env, NULL, &txn, 0);
+	if (rc != 0) {
+		sd_err_set(err, SD_EDOWN, "txn_begin: %s", db_strerror(rc));
+		goto fail;
+	}
+	if (open_db(s, txn, &s->heads, "heads.db", 0, err) != 0 ||
+	    open_db(s, txn, &s->versions, "versions.db", 0, err) != 0 ||
+	    open_db(s, txn, &s->by_owner, "by_owner.db", 1, err) != 0 ||
+	    open_db(s, txn, &s->meta, "meta.db", 0, err) != 0)
+		goto fail;
+	rc = s->heads->associate(s->heads, txn, s->by_owner, owner_key, DB_CREATE);
+	if (rc != 0) {
+		sd_err_set(err, SD_EDOWN, "associate by_owner: %s", db_strerror(rc));
+		goto fail;
+	}
+	rc = txn->commit(txn, 0);
+	txn = NULL;
+	if (rc != 0) {
+		sd_err_set(err, SD_EDOWN, "commit: %s", db_strerror(rc));
+		goto fail;
+	}
+	if (pthread_create(&s->ckpt, NULL, checkpoint_main, s) == 0)
+		s->ckpt_running = 1;
+	*out = s;
+	return 0;
+fail:
+	if (txn != NULL)
+		txn->abort(txn);
+	store_close(s);
+	return err->code;
+}
+
+void store_close(struct store *s)
+{
+	if (s == NULL)
+		return;
+	if (s->ckpt_running) {
+		pthread_mutex_lock(&s->mu);
+		s->stopping = 1;
+		pthread_cond_signal(&s->cv);
+		pthread_mutex_unlock(&s->mu);
+		pthread_join(s->ckpt, NULL);
+	}
+	/* Secondaries close before their primary. */
+	if (s->by_owner)
+		s->by_owner->close(s->by_owner, 0);
+	if (s->heads)
+		s->heads->close(s->heads, 0);
+	if (s->versions)
+		s->versions->close(s->versions, 0);
+	if (s->meta)
+		s->meta->close(s->meta, 0);
+	if (s->env) {
+		if (s->heads)
+			s->env->txn_checkpoint(s->env, 0, 0, 0);
+		s->env->close(s->env, 0);
+	}
+	pthread_mutex_destroy(&s->mu);
+	pthread_cond_destroy(&s->cv);
+	free(s);
+}
+
+int store_health(struct store *s, struct sd_err *err)
+{
+	if (s == NULL || atomic_load(&s->panicked))
+		return sd_err_set(err, SD_EDOWN, "storage environment failed");
+	return 0;
+}
+
+void store_metrics_render(struct store *s, struct evbuffer *out)
+{
+	DB_TXN_STAT *ts = NULL;
+
+	if (s == NULL)
+		return;
+	if (s->env->txn_stat(s->env, &ts, 0) == 0) {
+		evbuffer_add_printf(out,
+				    "# TYPE secretsd_store_commits_total counter\nsecretsd_store_commits_total %lu\n"
+				    "# TYPE secretsd_store_aborts_total counter\nsecretsd_store_aborts_total %lu\n",
+				    (unsigned long)ts->st_ncommits, (unsigned long)ts->st_naborts);
+		free(ts);
+	}
+	evbuffer_add_printf(out,
+			    "# TYPE secretsd_store_deadlocks_total counter\nsecretsd_store_deadlocks_total %llu\n"
+			    "# TYPE secretsd_store_failures_total counter\nsecretsd_store_failures_total %llu\n",
+			    (unsigned long long)atomic_load(&s->deadlocks),
+			    (unsigned long long)atomic_load(&s->write_failures));
+}
+
+/* --- transactions ------------------------------------------------------------------ */
+
+int store_txn_begin(struct store *s, struct store_txn **t, struct sd_err *err)
+{
+	struct store_txn *x = calloc(1, sizeof(*x));
+	int rc;
+
+	if (x == NULL)
+		return sd_err_set(err, SD_EINTERNAL, "out of memory");
+	x->s = s;
+	rc = s->env->txn_begin(s->env, NULL, &x->txn, 0);
+	if (rc != 0) {
+		free(x);
+		return map(s, rc, "txn_begin", err);
+	}
+	*t = x;
+	return 0;
+}
+
+int store_txn_commit(struct store_txn *t, struct sd_err *err)
+{
+	struct store *s = t->s;
+	int rc = t->txn->commit(t->txn, 0);
+
+	free(t);
+	return map(s, rc, "commit", err);
+}
+
+void store_txn_abort(struct store_txn *t)
+{
+	if (t == NULL)
+		return;
+	int rc = t->txn->abort(t->txn);
+	if (rc == DB_RUNRECOVERY)
+		fatal(rc);
+	free(t);
+}
+
+int store_run(struct store *s, store_fn fn, void *arg, struct sd_err *err)
+{
+	for (int attempt = 0; attempt < RETRIES_MAX; attempt++) {
+		struct store_txn *t;
+		int rc = store_txn_begin(s, &t, err);
+
+		if (rc == 0) {
+			rc = fn(t, arg, err);
+			if (rc == 0)
+				rc = store_txn_commit(t, err);
+			else
+				store_txn_abort(t);
+		}
+		if (rc != SD_EDEADLOCK)
+			return rc;
+		/* Lost a deadlock: back off a little, more each time. */
+		if (attempt > 2)
+			usleep((useconds_t)(100 * attempt));
+		else
+			sched_yield();
+	}
+	return sd_err_set(err, SD_EDOWN, "storage is too contended; try again");
+}
+
+/* --- heads ---------------------------------------------------------------------------- */
+
+static int decode_head(const DBT *data, struct store_head *h)
+{
+	struct dec d = { data->data, data->size, 0, 0 };
+	size_t mn;
+	const unsigned char *m;
+
+	memset(h, 0, sizeof(*h));
+	if (dec_u8(&d) != HEAD_FORMAT)
+		return -1;
+	h->current = dec_u64(&d);
+	h->oldest = dec_u64(&d);
+	h->created_us = (int64_t)dec_u64(&d);
+	h->updated_us = (int64_t)dec_u64(&d);
+	dec_str(&d, h->owner, sizeof(h->owner));
+	m = dec_bytes(&d, &mn);
+	if (d.bad)
+		return -1;
+	if (mn > 0) {
+		h->metadata = malloc(mn + 1);
+		if (h->metadata == NULL)
+			return -1;
+		memcpy(h->metadata, m, mn);
+		h->metadata[mn] = '\0';
+	}
+	return 0;
+}
+
+int store_head_get(struct store_txn *t, const char *tenant, const char *path, int for_update,
+		   struct store_head *out, struct sd_err *err)
+{
+	unsigned char k[KEY_MAX];
+	size_t kn = head_key(k, tenant, path);
+	DBT key, data;
+	int rc;
+
+	if (kn == 0)
+		return sd_err_set(err, SD_EINVAL, "path too long");
+	dbt_in(&key, k, kn);
+	dbt_out(&data);
+	rc = t->s->heads->get(t->s->heads, t->txn, &key, &data, for_update ? DB_RMW : 0);
+	if (rc != 0)
+		return map(t->s, rc, "head get", err);
+	rc = decode_head(&data, out);
+	free(data.data);
+	if (rc != 0)
+		return sd_err_set(err, SD_EINTERNAL, "corrupt head record");
+	return 0;
+}
+
+int store_head_put(struct store_txn *t, const char *tenant, const char *path,
+		   const struct store_head *h, struct sd_err *err)
+{
+	unsigned char k[KEY_MAX];
+	size_t kn = head_key(k, tenant, path);
+	struct enc e = { 0 };
+	DBT key, data;
+	int rc;
+
+	if (kn == 0)
+		return sd_err_set(err, SD_EINVAL, "path too long");
+	enc_u8(&e, HEAD_FORMAT);
+	enc_u64(&e, h->current);
+	enc_u64(&e, h->oldest);
+	enc_u64(&e, (uint64_t)h->created_us);
+	enc_u64(&e, (uint64_t)h->updated_us);
+	enc_str(&e, h->owner);
+	enc_str(&e, h->metadata);
+	if (e.oom) {
+		free(e.p);
+		return sd_err_set(err, SD_EINTERNAL, "out of memory");
+	}
+	dbt_in(&key, k, kn);
+	dbt_in(&data, e.p, e.len);
+	rc = t->s->heads->put(t->s->heads, t->txn, &key, &data, 0);
+	free(e.p);
+	return map(t->s, rc, "head put", err);
+}
+
+void store_head_free(struct store_head *h)
+{
+	free(h->metadata);
+	h->metadata = NULL;
+}
+
+/* --- versions ------------------------------------------------------------------------- */
+
+static int decode_version(const DBT *key, const DBT *data, int want_env, struct store_version *v)
+{
+	struct dec d = { data->data, data->size, 0, 0 };
+	const unsigned char *env;
+	size_t en;
+
+	memset(v, 0, sizeof(*v));
+	if (key->size < 8)
+		return -1;
+	for (int i = 0; i < 8; i++)
+		v->version = v->version << 8 | ((const unsigned char *)key->data)[key->size - 8 + (u_int32_t)i];
+	if (dec_u8(&d) != VERSION_FORMAT)
+		return -1;
+	v->state = (int)dec_u8(&d);
+	v->created_us = (int64_t)dec_u64(&d);
+	v->deleted_us = (int64_t)dec_u64(&d);
+	dec_str(&d, v->created_by, sizeof(v->created_by));
+	env = dec_bytes(&d, &en);
+	if (d.bad)
+		return -1;
+	if (want_env) {
+		v->envelope = malloc(en ? en : 1);
+		if (v->envelope == NULL)
+			return -1;
+		memcpy(v->envelope, env, en);
+		v->envelope_len = en;
+	}
+	return 0;
+}
+
+int store_version_get(struct store_txn *t, const char *tenant, const char *path, uint64_t version,
+		      int want_envelope, struct store_version *out, struct sd_err *err)
+{
+	unsigned char k[KEY_MAX];
+	size_t kn = version_key(k, tenant, path, version);
+	DBT key, data;
+	int rc;
+
+	if (kn == 0)
+		return sd_err_set(err, SD_EINVAL, "path too long");
+	dbt_in(&key, k, kn);
+	dbt_out(&data);
+	rc = t->s->versions->get(t->s->versions, t->txn, &key, &data, 0);
+	if (rc != 0)
+		return map(t->s, rc, "version get", err);
+	rc = decode_version(&key, &data, want_envelope, out);
+	free(data.data);
+	if (rc != 0) {
+		store_version_free(out);
+		return sd_err_set(err, SD_EINTERNAL, "corrupt version record");
+	}
+	return 0;
+}
+
+int store_version_put(struct store_txn *t, const char *tenant, const char *path,
+		      const struct store_version *v, struct sd_err *err)
+{
+	unsigned char k[KEY_MAX];
+	size_t kn = version_key(k, tenant, path, v->version);
+	struct enc e = { 0 };
+	DBT key, data;
+	int rc;
+
+	if (kn == 0)
+		return sd_err_set(err, SD_EINVAL, "path too long");
+	enc_u8(&e, VERSION_FORMAT);
+	enc_u8(&e, (unsigned)v->state);
+	enc_u64(&e, (uint64_t)v->created_us);
+	enc_u64(&e, (uint64_t)v->deleted_us);
+	enc_str(&e, v->created_by);
+	enc_bytes(&e, v->envelope, v->envelope_len);
+	if (e.oom) {
+		free(e.p);
+		return sd_err_set(err, SD_EINTERNAL, "out of memory");
+	}
+	dbt_in(&key, k, kn);
+	dbt_in(&data, e.p, e.len);
+	rc = t->s->versions->put(t->s->versions, t->txn, &key, &data, 0);
+	free(e.p);
+	return map(t->s, rc, "version put", err);
+}
+
+int store_version_del(struct store_txn *t, const char *tenant, const char *path, uint64_t version,
+		      struct sd_err *err)
+{
+	unsigned char k[KEY_MAX];
+	size_t kn = version_key(k, tenant, path, version);
+	DBT key;
+	int rc;
+
+	if (kn == 0)
+		return sd_err_set(err, SD_EINVAL, "path too long");
+	dbt_in(&key, k, kn);
+	rc = t->s->versions->del(t->s->versions, t->txn, &key, 0);
+	return rc == DB_NOTFOUND ? 0 : map(t->s, rc, "version del", err);
+}
+
+void store_version_free(struct store_version *v)
+{
+	free(v->envelope);
+	v->envelope = NULL;
+}
+
+/* Walk db from start while keys begin with prefix (or, on a secondary, equal
+ * it). visit returns non-zero to stop. Cursors read committed data so that
+ * long scans hold few locks. */
+typedef int (*walk_fn)(const DBT *key, const DBT *pkey, const DBT *data, void *arg);
+
+static int walk(struct store_txn *t, DB *db, int secondary, const unsigned char *start, size_t sn,
+		const unsigned char *prefix, size_t pn, walk_fn visit, void *arg, struct sd_err *err)
+{
+	DBC *c = NULL;
+	DBT key, pkey, data;
+	unsigned char kbuf[KEY_MAX];
+	int rc, flags = DB_SET_RANGE;
+
+	rc = db->cursor(db, t->txn, &c, DB_READ_COMMITTED);
+	if (rc != 0)
+		return map(t->s, rc, "cursor", err);
+	memcpy(kbuf, start, sn);
+	for (;;) {
+		memset(&key, 0, sizeof(key));
+		key.data = kbuf;
+		key.size = (u_int32_t)sn;
+		key.ulen = sizeof(kbuf);
+		key.flags = DB_DBT_USERMEM;
+		dbt_out(&data);
+		if (secondary) {
+			dbt_out(&pkey);
+			rc = c->pget(c, &key, &pkey, &data, (u_int32_t)flags);
+		} else {
+			rc = c->get(c, &key, &data, (u_int32_t)flags);
+		}
+		flags = DB_NEXT;
+		if (rc != 0)
+			break;
+		int stop = key.size < pn || memcmp(key.data, prefix, pn) != 0 ||
+			   (secondary && key.size != pn);
+		if (!stop)
+			stop = visit(&key, secondary ? &pkey : NULL, &data, arg);
+		free(data.data);
+		if (secondary)
+			free(pkey.data);
+		if (stop) {
+			rc = 0;
+			break;
+		}
+		sn = key.size;
+	}
+	c->close(c);
+	if (rc == DB_NOTFOUND)
+		rc = 0;
+	return map(t->s, rc, "cursor get", err);
+}
+
+struct versions_walk {
+	store_version_cb cb;
+	void *arg;
+	int bad;
+};
+
+static int visit_version(const DBT *key, const DBT *pkey, const DBT *data, void *arg)
+{
+	struct versions_walk *w = arg;
+	struct store_version v;
+
+	(void)pkey;
+	if (decode_version(key, data, 0, &v) != 0) {
+		w->bad = 1;
+		return 1;
+	}
+	return w->cb(&v, w->arg);
+}
+
+int store_versions_each(struct store_txn *t, const char *tenant, const char *path,
+			store_version_cb cb, void *arg, struct sd_err *err)
+{
+	unsigned char p[KEY_MAX];
+	size_t pn = head_key(p, tenant, path);
+	struct versions_walk w = { cb, arg, 0 };
+	int rc;
+
+	if (pn == 0 || pn + 1 > KEY_MAX)
+		return sd_err_set(err, SD_EINVAL, "path too long");
+	p[pn++] = 0;
+	rc = walk(t, t->s->versions, 0, p, pn, p, pn, visit_version, &w, err);
+	if (rc == 0 && w.bad)
+		return sd_err_set(err, SD_EINTERNAL, "corrupt version record");
+	return rc;
+}
+
+struct heads_walk {
+	store_head_cb cb;
+	void *arg;
+	size_t tenant_len;   /* bytes before the path in a heads key, NUL included */
+	const char *after;   /* skip this exact path */
+	int bad;
+};
+
+static int visit_head(const DBT *key, const DBT *pkey, const DBT *data, void *arg)
+{
+	struct heads_walk *w = arg;
+	const DBT *hk = pkey ? pkey : key;
+	char path[KEY_MAX + 1];
+	struct store_head h;
+	size_t pl;
+	int stop;
+
+	if (hk->size <= w->tenant_len || hk->size - w->tenant_len > KEY_MAX) {
+		w->bad = 1;
+		return 1;
+	}
+	pl = hk->size - w->tenant_len;
+	memcpy(path, (const char *)hk->data + w->tenant_len, pl);
+	path[pl] = '\0';
+	if (w->after != NULL && strcmp(path, w->after) <= 0)
+		return 0;
+	if (decode_head(data, &h) != 0) {
+		w->bad = 1;
+		return 1;
+	}
+	stop = w->cb(path, &h, w->arg);
+	store_head_free(&h);
+	return stop;
+}
+
+int store_heads_each(struct store_txn *t, const char *tenant, const char *prefix,
+		     const char *after, store_head_cb cb, void *arg, struct sd_err *err)
+{
+	unsigned char p[KEY_MAX], s[KEY_MAX];
+	size_t pn = head_key(p, tenant, prefix ? prefix : ""), sn;
+	struct heads_walk w = { cb, arg, strlen(tenant) + 1, NULL, 0 };
+	int rc;
+
+	if (pn == 0)
+		return sd_err_set(err, SD_EINVAL, "prefix too long");
+	if (after != NULL && after[0] != '\0' && strcmp(after, prefix ? prefix : "") > 0) {
+		sn = head_key(s, tenant, after);
+		if (sn == 0)
+			return sd_err_set(err, SD_EINVAL, "cursor too long");
+		w.after = after;
+	} else {
+		memcpy(s, p, pn);
+		sn = pn;
+	}
+	rc = walk(t, t->s->heads, 0, s, sn, p, pn, visit_head, &w, err);
+	if (rc == 0 && w.bad)
+		return sd_err_set(err, SD_EINTERNAL, "corrupt head record");
+	return rc;
+}
+
+int store_heads_by_owner(struct store_txn *t, const char *tenant, const char *owner,
+			 const char *after, store_head_cb cb, void *arg, struct sd_err *err)
+{
+	unsigned char p[KEY_MAX];
+	size_t pn = head_key(p, tenant, owner);
+	struct heads_walk w = { cb, arg, strlen(tenant) + 1, NULL, 0 };
+	int rc;
+
+	if (pn == 0)
+		return sd_err_set(err, SD_EINVAL, "owner too long");
+	if (after != NULL && after[0] != '\0')
+		w.after = after;
+	/* Duplicates are sorted by primary key, so paths come in order. */
+	rc = walk(t, t->s->by_owner, 1, p, pn, p, pn, visit_head, &w, err);
+	if (rc == 0 && w.bad)
+		return sd_err_set(err, SD_EINTERNAL, "corrupt head record");
+	return rc;
+}
+
+/* --- meta ---------------------------------------------------------------------------------- */
+
+int store_meta_get(struct store_txn *t, const char *name, char **value, struct sd_err *err)
+{
+	DBT key, data;
+	int rc;
+
+	dbt_in(&key, name, strlen(name));
+	dbt_out(&data);
+	rc = t->s->meta->get(t->s->meta, t->txn, &key, &data, 0);
+	if (rc != 0)
+		return map(t->s, rc, "meta get", err);
+	*value = malloc(data.size + 1);
+	if (*value == NULL) {
+		free(data.data);
+		return sd_err_set(err, SD_EINTERNAL, "out of memory");
+	}
+	memcpy(*value, data.data, data.size);
+	(*value)[data.size] = '\0';
+	free(data.data);
+	return 0;
+}
+
+int store_meta_put(struct store_txn *t, const char *name, const char *value, struct sd_err *err)
+{
+	DBT key, data;
+
+	dbt_in(&key, name, strlen(name));
+	dbt_in(&data, value, strlen(value));
+	return map(t->s, t->s->meta->put(t->s->meta, t->txn, &key, &data, 0), "meta put", err);
+}

@@ -1,0 +1,48 @@
+/* util.h — small helpers shared by the core: time, strings, memory hygiene. */
+#ifndef SD_UTIL_H
+#define SD_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SD_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Wall clock in microseconds since the epoch; monotonic clock in nanoseconds. */
+int64_t sd_now_us(void);
+uint64_t sd_mono_ns(void);
+
+/* Format a time in microseconds as RFC 3339 UTC with second precision
+ * ("2026-01-02T03:04:05Z") into out (at least 21 bytes). */
+void sd_rfc3339(int64_t us, char out[static 32]);
+
+/* Copy src into dst of size n, always NUL-terminated; returns -1 when src
+ * did not fit (dst then holds a truncated copy). */
+int sd_strlcpy(char *dst, const char *src, size_t n);
+
+/* Parse a non-negative decimal integer that fills s entirely, without sign,
+ * spaces or leading '+'; at most max. Returns 0 or -1. */
+int sd_parse_u64(const char *s, uint64_t max, uint64_t *out);
+
+/* Parse a duration: "3600" (seconds) or a number followed by s, m, h or d
+ * ("90d", "12h", "30m"). Returns 0 and seconds in *out, or -1. */
+int sd_parse_duration(const char *s, int64_t *out);
+
+/* Fill out with 2*n lowercase hex characters of n random bytes, NUL-ended. */
+int sd_random_hex(char *out, size_t n);
+
+/* Wipe then free; NULL is fine. */
+void sd_wipe_free(void *p, size_t n);
+/* Wipe a NUL-terminated string then free it. */
+void sd_wipe_free_str(char *s);
+
+/* Install jansson allocators that wipe every block before freeing it, so that
+ * secrets parsed from or serialised into JSON do not linger in the heap. */
+void sd_json_use_wiping_allocator(void);
+
+/* Free memory that jansson allocated (json_dumps results). */
+void sd_json_free(void *p);
+
+/* Make the process refuse core dumps and ptrace-style memory reads. */
+void sd_harden_process(void);
+
+#endif

@@ -1,0 +1,214 @@
+"""docs/openapi.yaml: a valid OpenAPI 3.1 document that matches the code.
+
+Checks that the spec validates (openapi-spec-validator), that every route in
+core/router.c's `resources` table is documented with the methods it serves
+(and only those), that every error response uses the Error schema with the
+codes of core/err.c, and that the documented limits are the code's.
+
+Run: python3 -m pytest -q tests/docs
+"""
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from openapi_spec_validator import OpenAPIV31SpecValidator, validate
+
+ROOT = Path(__file__).resolve().parents[2]
+CORE = ROOT / "core"
+SPEC_FILE = ROOT / "docs" / "openapi.yaml"
+
+METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+
+
+@pytest.fixture(scope="module")
+def spec():
+    with open(SPEC_FILE, encoding="utf-8") as f:
+        return yaml.safe_load(f)
+
+
+def c_source(name):
+    return (CORE / name).read_text(encoding="utf-8")
+
+
+def c_define(header, name):
+    m = re.search(r"#define\s+%s\s+(.+?)\s*(?:/\*.*)?$" % re.escape(name), c_source(header), re.M)
+    assert m, "%s not defined in core/%s" % (name, header)
+    return m.group(1).strip()
+
+
+def c_int(header, name):
+    expr = c_define(header, name)
+    expr = re.sub(r"(?<=\d)(?:ull|ul|u|ll|l)\b", "", expr, flags=re.I)
+    assert re.fullmatch(r"[\d\s()*+-]+", expr), expr
+    return eval(expr)  # digits and arithmetic only, checked above
+
+
+def router_resources():
+    """The rows of router.c's `resources` table:
+    (full prefix, has_path, auth, get, post, del)."""
+    src = c_source("router.c")
+    table = re.search(r"struct\s+resource\s+resources\[\]\s*=\s*\{(.*?)\n\};", src, re.S)
+    assert table, "cannot find the resources table in core/router.c"
+    base = c_define("route.h", "SD_API_BASE").strip('"')
+    row = re.compile(
+        r"\{\s*(SD_API_BASE\s*)?\"([^\"]*)\"\s*,\s*(\d+)\s*,\s*(\d+)\s*,"
+        r"\s*(\w+)\s*,\s*(\w+)\s*,\s*(\w+)\s*\}"
+    )
+    rows = []
+    for m in row.finditer(table.group(1)):
+        prefix = (base if m.group(1) else "") + m.group(2)
+        rows.append((prefix, int(m.group(3)), int(m.group(4)), m.group(5), m.group(6), m.group(7)))
+    assert len(rows) == table.group(1).count("{"), "a resources row did not parse"
+    assert rows, "empty resources table"
+    return rows
+
+
+def spec_path(prefix, has_path):
+    return prefix + "{path}" if has_path else prefix
+
+
+def routed(op):
+    """An operation the router dispatches (not a documented 405)."""
+    return any(code.startswith("2") for code in op["responses"])
+
+
+def resolve(spec, obj):
+    while isinstance(obj, dict) and "$ref" in obj:
+        node = spec
+        for part in obj["$ref"].lstrip("#/").split("/"):
+            node = node[part]
+        obj = node
+    return obj
+
+
+def test_spec_is_valid_openapi_31(spec):
+    assert spec["openapi"] == "3.1.0"
+    validate(spec)  # picks the validator from the version; raises on error
+    validate(spec, cls=OpenAPIV31SpecValidator)
+
+
+def test_every_route_is_documented(spec):
+    paths = spec["paths"]
+    for prefix, has_path, auth, get, post, delete in router_resources():
+        p = spec_path(prefix, has_path)
+        assert p in paths, "route %s (core/router.c) is missing from docs/openapi.yaml" % p
+        item = paths[p]
+        served = {"get": get != "0", "post": post != "0", "delete": delete != "0"}
+        for method, on in served.items():
+            if on:
+                assert method in item and routed(item[method]), "%s %s is not documented" % (method.upper(), p)
+                op = item[method]
+                if auth:
+                    assert op.get("security", spec["security"]) == [{"bearerAuth": []}], p
+                    assert "401" in op["responses"], "%s %s: no 401" % (method.upper(), p)
+                else:
+                    assert op.get("security") == [], "%s %s needs no auth" % (method.upper(), p)
+            elif method in item:
+                assert not routed(item[method]), "%s %s is documented but not routed" % (method.upper(), p)
+                assert set(item[method]["responses"]) == {"405"}, p
+        if has_path:
+            params = [resolve(spec, x) for x in item.get("parameters", [])]
+            assert any(x["in"] == "path" and x["name"] == "path" for x in params), p
+
+
+def test_no_undocumented_endpoints(spec):
+    known = {spec_path(r[0], r[1]) for r in router_resources()}
+    for p in spec["paths"]:
+        assert p in known, "%s is in docs/openapi.yaml but not in core/router.c" % p
+
+
+def test_405_answers_carry_allow(spec):
+    for p, item in spec["paths"].items():
+        for method in METHODS:
+            if method in item and "405" in item[method]["responses"]:
+                resp = resolve(spec, item[method]["responses"]["405"])
+                assert "Allow" in resp["headers"], "%s %s: 405 without Allow" % (method, p)
+
+
+def test_error_responses_use_error_schema(spec):
+    for p, item in spec["paths"].items():
+        for method in METHODS:
+            if method not in item:
+                continue
+            for code, resp in item[method]["responses"].items():
+                resp = resolve(spec, resp)
+                assert "X-Request-Id" in resp.get("headers", {}), "%s %s %s: no X-Request-Id" % (method, p, code)
+                if code[0] in "45":
+                    schema = resp["content"]["application/json"]["schema"]
+                    assert schema == {"$ref": "#/components/schemas/Error"}, (method, p, code)
+                if code == "401":
+                    assert "WWW-Authenticate" in resp["headers"], (method, p)
+
+
+def test_error_codes_match_err_c(spec):
+    names = set(re.findall(r'return\s+"([a-z_]+)";', c_source("err.c")))
+    enum = set(spec["components"]["schemas"]["Error"]["properties"]["error"]["enum"])
+    assert enum == names
+
+
+def test_limits_match_the_code(spec):
+    s = spec["components"]["schemas"]
+    value_max = c_int("secrets.h", "SD_VALUE_MAX")
+    assert value_max == 512 * 1024
+    # padded base64 of the largest value
+    assert s["WriteRequest"]["properties"]["value_b64"]["maxLength"] == (value_max + 2) // 3 * 4
+    assert s["Metadata"]["maxProperties"] == c_int("secrets.h", "SD_META_KEYS_MAX")
+    assert s["Metadata"]["propertyNames"]["maxLength"] == c_int("secrets.h", "SD_META_KEY_MAX")
+    assert s["Metadata"]["additionalProperties"]["maxLength"] == c_int("secrets.h", "SD_META_VALUE_MAX")
+    vmax = c_int("secrets.h", "SD_VERSION_MAX")
+    assert vmax == 2**53 - 1
+    assert s["Version"]["maximum"] == vmax
+    assert s["WriteRequest"]["properties"]["cas"]["maximum"] == vmax
+    assert s["SecretPath"]["maxLength"] == c_int("path.h", "SD_PATH_MAX")
+    segs = c_int("path.h", "SD_PATH_SEGMENTS_MAX")
+    assert "{0,%d}" % (segs - 1) in s["SecretPath"]["pattern"]
+    rid = resolve(spec, spec["components"]["parameters"]["RequestId"])
+    assert rid["schema"]["maxLength"] == c_int("http.h", "SD_REQID_MAX")
+    assert s["Metadata"]["properties"]["owner"]["maxLength"] == c_int("store.h", "SD_OWNER_MAX")
+
+
+def test_list_limits_match_the_code(spec):
+    src = c_source("route_secrets.c")
+    default = int(re.search(r"#define\s+LIST_LIMIT_DEFAULT\s+(\d+)", src).group(1))
+    top = int(re.search(r"#define\s+LIST_LIMIT_MAX\s+(\d+)", src).group(1))
+    params = spec["paths"]["/api/v1/trust/secrets/secrets"]["get"]["parameters"]
+    limit = next(resolve(spec, x) for x in params if resolve(spec, x)["name"] == "limit")
+    assert limit["schema"]["default"] == default
+    assert limit["schema"]["maximum"] == top
+
+
+@pytest.mark.parametrize(
+    "path,ok",
+    [
+        ("db/password", True),
+        ("a", True),
+        ("a.b/c-d/e_f", True),
+        ("/".join(["s"] * 32), True),
+        ("/".join(["s"] * 33), False),
+        ("", False),
+        ("/a", False),
+        ("a/", False),
+        ("a//b", False),
+        (".", False),
+        ("..", False),
+        ("a/../b", False),
+        ("a/./b", False),
+        ("...", True),
+        ("a/.b", True),
+        ("a%2Fb", False),
+    ],
+)
+def test_path_pattern(spec, path, ok):
+    pattern = spec["components"]["schemas"]["SecretPath"]["pattern"]
+    assert (re.search(pattern, path) is not None) == ok
+
+
+@pytest.mark.parametrize(
+    "value,ok",
+    [("", True), ("aGk=", True), ("aGVsbG8=", True), ("YQ==", True), ("YR==", False),
+     ("aGl=", False), ("aGk", False), ("aG k=", False), ("a-_=", False), ("YWJj", True)],
+)
+def test_base64_pattern(spec, value, ok):
+    pattern = spec["components"]["schemas"]["WriteRequest"]["properties"]["value_b64"]["pattern"]
+    assert (re.search(pattern, value) is not None) == ok

@@ -1,0 +1,134 @@
+"""Crash durability, no plaintext at rest, no secrets in logs."""
+import base64
+import os
+import secrets
+
+from conftest import b64
+
+
+def test_acknowledged_write_survives_kill_9(fresh_server):
+    s = fresh_server
+    value = b"durable-" + secrets.token_hex(16).encode()
+    r = s.write("crash/one", value, {"owner": "svc-crash"})
+    assert r.status_code == 200, r.text
+    s.kill9()
+    assert not s.running()
+    s.restart()
+    r = s.read("crash/one")
+    assert r.status_code == 200, r.text
+    doc = r.json()
+    assert base64.b64decode(doc["value_b64"]) == value
+    assert doc["version"] == 1
+    assert doc["metadata"] == {"owner": "svc-crash"}
+
+
+def test_many_writes_survive_kill_9_and_versions_continue(fresh_server):
+    s = fresh_server
+    values = {}
+    for i in range(30):
+        path = f"bulk/{i % 10}"
+        values[path] = secrets.token_bytes(40)
+        assert s.write(path, values[path]).status_code == 200
+    assert s.delete("bulk/0").status_code == 204
+    s.kill9()
+    s.restart()
+    for path, value in values.items():
+        if path == "bulk/0":
+            continue
+        doc = s.read(path).json()
+        assert doc["version"] == 3, doc
+        assert base64.b64decode(doc["value_b64"]) == value
+    assert s.read("bulk/0").status_code == 404
+    assert s.read("bulk/0", 2).status_code == 200
+    assert s.write("bulk/1", b"after restart").json()["version"] == 4
+    assert s.list_all(prefix="bulk/") == [f"bulk/{i}" for i in range(10)]
+
+
+def test_tokens_and_keys_survive_restart(fresh_server):
+    s = fresh_server
+    tok = s.token("dev", "keeper", "admin")
+    kid = s.dev_kid()
+    assert s.write("k", b"v", token=tok).status_code == 200
+    s.kill9()
+    s.restart()
+    assert s.dev_kid() == kid
+    assert s.read("k", token=tok).status_code == 200
+
+
+def test_sigterm_stops_cleanly_with_exit_0_and_data_is_kept(fresh_server):
+    s = fresh_server
+    assert s.write("graceful", b"bye").status_code == 200
+    assert s.stop() == 0
+    s.start()
+    assert base64.b64decode(s.read("graceful").json()["value_b64"]) == b"bye"
+
+
+def files_under(root):
+    for dirpath, _, names in os.walk(root):
+        for n in names:
+            p = os.path.join(dirpath, n)
+            if os.path.isfile(p) and not os.path.islink(p):
+                yield p
+
+
+def assert_no_plaintext(root, needles):
+    for path in files_under(root):
+        with open(path, "rb") as f:
+            data = f.read()
+        for needle in needles:
+            assert needle not in data, f"{path} contains a secret value ({needle[:16]!r}...)"
+
+
+def test_no_plaintext_value_in_any_file_of_the_data_dir(fresh_server):
+    s = fresh_server
+    needles = []
+    for i in range(60):
+        if i % 2:
+            value = b"PLAINTEXT-" + secrets.token_hex(16).encode()   # printable
+        else:
+            value = secrets.token_bytes(32)                          # binary
+        r = s.write(f"leak/{i % 20}", value, {"owner": "svc-leak"})
+        assert r.status_code == 200, r.text
+        needles += [value, b64(value).encode(), base64.urlsafe_b64encode(value).rstrip(b"=")]
+    # while running (after synchronous commits) ...
+    assert_no_plaintext(s.data_dir, needles)
+    # ... and after a clean shutdown has flushed and checkpointed everything
+    assert s.stop() == 0
+    assert_no_plaintext(s.data_dir, needles)
+
+
+def test_secret_values_never_reach_the_server_log(fresh_server):
+    s = fresh_server
+    needles = []
+    for i in range(10):
+        value = b"LOGLEAK-" + secrets.token_hex(12).encode()
+        needles += [value, b64(value).encode()]
+        assert s.write(f"log/{i}", value).status_code == 200
+        assert s.read(f"log/{i}").status_code == 200
+    # failing requests that carry a value too
+    value = b"LOGLEAK-" + secrets.token_hex(12).encode()
+    needles += [value, b64(value).encode()]
+    body = b'{"value_b64": "' + b64(value).encode() + b'", "bogus": 1}'
+    s.request("POST", f"{s.base}/secrets/log/bad", token=s.admin_token, data=body,
+              headers={"Content-Type": "application/json"})
+    s.request("POST", f"{s.base}/secrets/log/bad", token=s.admin_token, data=body[:-3],
+              headers={"Content-Type": "application/json"})
+    s.request("POST", f"{s.base}/secrets/log/bad", token="garbage", data=body,
+              headers={"Content-Type": "application/json"})
+    assert s.stop() == 0
+    log = s.stderr_path.read_bytes()
+    for needle in needles:
+        assert needle not in log, f"stderr contains a secret value: {needle!r}"
+
+
+def test_bearer_tokens_never_reach_the_server_log(fresh_server):
+    s = fresh_server
+    tok = s.token("dev", "logged", "admin")
+    s.write("t", b"v", token=tok)
+    s.read("t", token=tok)
+    s.read("t", token=tok + "x")   # a rejected token
+    assert s.stop() == 0
+    log = s.stderr_path.read_text(errors="replace")
+    sig = tok.rsplit(".", 1)[1]
+    assert sig not in log
+    assert s.admin_token.rsplit(".", 1)[1] not in log
