@@ -177,6 +177,18 @@ class Server:
         self._close_session()
         return self.proc.returncode
 
+    def finish(self) -> None:
+        """Stop with SIGTERM and prove a clean exit: status 0 and no sanitizer
+        report (the ASan+UBSan tier turns leaks and UB into failures here)."""
+        if not self.running():
+            self.kill9()
+            return
+        rc = self.stop()
+        err = self.stderr_text()
+        assert rc == 0, f"secretsd exited with {rc} on SIGTERM:\n{err[-4000:]}"
+        for marker in ("Sanitizer", "runtime error:"):
+            assert marker not in err, f"sanitizer report in secretsd's stderr:\n{err[-4000:]}"
+
     def restart(self) -> "Server":
         """Same data dir, same port. A killed server is just started again."""
         if self.running():
@@ -379,7 +391,7 @@ def shared_server(secretsd_bin, tmp_path_factory):
     the rest of the server's state."""
     s = Server(tmp_path_factory.mktemp("shared")).start()
     yield s
-    s.kill9()
+    s.finish()
 
 
 @pytest.fixture
@@ -399,7 +411,7 @@ def server_factory(secretsd_bin, tmp_path):
     yield make
     for s in started:
         if s.proc is not None:
-            s.kill9()
+            s.finish()
 
 
 @pytest.fixture
