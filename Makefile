@@ -37,8 +37,20 @@ CORE_OBJ  := $(CORE_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
+# Plugins: one folder each under plugins/; plugins/NAME/plugin.mk may set
+# NAME_PKGS (pkg-config names) and NAME_LIBS. Built with hidden visibility:
+# only the entry symbol is exported.
+PLUGINS    := $(notdir $(patsubst %/,%,$(wildcard plugins/*/)))
+PLUGIN_SO  := $(PLUGINS:%=$(BUILD)/plugins/%.so)
+SDK_SRC    := $(wildcard sdk/lib/*.c)
+SDK_OBJ    := $(SDK_SRC:%.c=$(BUILD)/%.o)
+TEST_PLUGIN_SRC := $(wildcard tests/plugins/*.c)
+TEST_PLUGIN_SO  := $(TEST_PLUGIN_SRC:tests/plugins/%.c=$(BUILD)/test-plugins/%.so)
+PLUGIN_CFLAGS = $(CFLAGS_BASE) $(CFLAGS_OPT) -fvisibility=hidden -Isdk/include $(EXTRA_CFLAGS)
+-include $(wildcard plugins/*/plugin.mk)
+
 .PHONY: all deps run test unit integration sanitize clean install docs-check
-all: $(BUILD)/secretsd
+all: $(BUILD)/secretsd $(PLUGIN_SO) $(TEST_PLUGIN_SO) $(if $(wildcard sdk/plugin-test.c),$(BUILD)/secretsd-plugin-test)
 
 deps:
 	@bash tools/deps.sh
@@ -52,6 +64,29 @@ $(BUILD)/libsecretsd.a: $(CORE_OBJ)
 	ar rcs $@ $^
 
 $(BUILD)/secretsd: $(BUILD)/core/main.o $(BUILD)/libsecretsd.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/libsecretsd_sdk.a: $(SDK_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/sdk/%.o: sdk/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(PLUGIN_CFLAGS) -c $< -o $@
+
+.SECONDEXPANSION:
+$(BUILD)/plugins/%.so: $$(wildcard plugins/$$*/*.c plugins/$$*/*.h) $(BUILD)/libsecretsd_sdk.a include/secretsd/plugin.h
+	@mkdir -p $(dir $@)
+	$(CC) $(PLUGIN_CFLAGS) $(shell $(PKGCONF) --cflags $($*_PKGS) 2>/dev/null) -shared -o $@ \
+		$(filter %.c,$^) $(BUILD)/libsecretsd_sdk.a $(LDFLAGS_SAN) \
+		$(shell $(PKGCONF) --libs $($*_PKGS) 2>/dev/null) $($*_LIBS)
+	sha256sum $@ | cut -d' ' -f1 > $@.sha256
+
+$(BUILD)/test-plugins/%.so: tests/plugins/%.c $(BUILD)/libsecretsd_sdk.a include/secretsd/plugin.h
+	@mkdir -p $(dir $@)
+	$(CC) $(PLUGIN_CFLAGS) -shared -o $@ $< $(BUILD)/libsecretsd_sdk.a $(LDFLAGS_SAN)
+
+$(BUILD)/secretsd-plugin-test: $(BUILD)/sdk/plugin-test.o $(BUILD)/libsecretsd.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libsecretsd.a

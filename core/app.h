@@ -10,6 +10,7 @@ struct store;
 struct kms;
 struct auth;
 struct metrics;
+struct leases;
 
 struct app {
 	struct sd_config *cfg;
@@ -17,6 +18,7 @@ struct app {
 	struct kms *kms;         /* key-encryption-key provider (core/kms.c) */
 	struct auth *auth;       /* token verification (core/auth.c) */
 	struct metrics *metrics; /* counters for /metrics (core/metrics.c) */
+	struct leases *leases;   /* lease engine, plugin registry (core/leases.c) */
 	atomic_int stopping;
 };
 

@@ -14,6 +14,7 @@
 #include "config.h"
 #include "issuer.h"
 #include "log.h"
+#include "plugin.h"
 #include "server.h"
 #include "util.h"
 
@@ -25,8 +26,10 @@ static void usage(FILE *f)
 		"usage:\n"
 		"  secretsd dev [--data-dir DIR] [--listen HOST:PORT] [--rate-limit RPS[:BURST]]\n"
 		"               [--plugins FILE] [--threads N] [--log-level LEVEL]\n"
+		"               [--set SECTION.KEY=VALUE]...\n"
 		"  secretsd serve --config FILE\n"
-		"  secretsd token create --data-dir DIR --tenant T --sub S --scope \"S1 S2\" [--ttl SECONDS]\n");
+		"  secretsd token create --data-dir DIR --tenant T --sub S --scope \"S1 S2\" [--ttl SECONDS]\n"
+		"  secretsd plugin check FILE.so\n");
 }
 
 /* Returns the value of option argv[*i] ("--name VALUE" or "--name=VALUE"),
@@ -98,6 +101,19 @@ static void dev_on_ready(struct app *app, int port, void *arg)
 	sd_wipe_free_str(token);
 }
 
+/* --set SECTION.KEY=VALUE: any key of the serve config file. */
+static int set_option(struct sd_config *cfg, const char *v, struct sd_err *err)
+{
+	char buf[1024], *dot, *eq;
+
+	if (sd_strlcpy(buf, v, sizeof(buf)) != 0 || (dot = strchr(buf, '.')) == NULL ||
+	    (eq = strchr(dot, '=')) == NULL)
+		return sd_err_set(err, SD_EINVAL, "--set takes SECTION.KEY=VALUE");
+	*dot = '\0';
+	*eq = '\0';
+	return config_set(cfg, buf, dot + 1, eq + 1, err);
+}
+
 static int cmd_dev(int argc, char **argv)
 {
 	struct sd_config cfg;
@@ -122,6 +138,8 @@ static int cmd_dev(int argc, char **argv)
 			rc = config_set(&cfg, "server", "log_level", v, &err);
 		else if ((v = opt(argc, argv, &i, "--plugins")) != NULL)
 			rc = config_set(&cfg, "server", "plugins", v, &err);
+		else if ((v = opt(argc, argv, &i, "--set")) != NULL)
+			rc = set_option(&cfg, v, &err);
 		else {
 			fprintf(stderr, "secretsd dev: unknown option %s\n", argv[i]);
 			usage(stderr);
@@ -240,6 +258,8 @@ int cli_main(int argc, char **argv)
 		return cmd_serve(argc - 2, argv + 2);
 	if (strcmp(argv[1], "token") == 0)
 		return cmd_token(argc - 2, argv + 2);
+	if (strcmp(argv[1], "plugin") == 0 && argc == 4 && strcmp(argv[2], "check") == 0)
+		return plugin_check_cli(argv[3], stdout);
 	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
 		usage(stdout);
 		return 0;

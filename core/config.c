@@ -32,6 +32,9 @@ void config_defaults(struct sd_config *c)
 	c->max_connections = 4096;
 	c->default_lease_ttl_s = 3600;
 	c->max_versions = 10;
+	c->lease_call_timeout_ms = 30000;
+	c->lease_retry_base_ms = 1000;
+	c->reaper_interval_ms = 1000;
 }
 
 int config_parse_rate(const char *s, double *rps, int *burst)
@@ -161,11 +164,17 @@ int config_set(struct sd_config *c, const char *section, const char *name, const
 			c->max_versions = (int)n;
 		return rc;
 	}
+	if (IS("leases", "call_timeout_ms"))
+		return set_int(&c->lease_call_timeout_ms, name, v, 100, 600000, err);
+	if (IS("leases", "retry_base_ms"))
+		return set_int(&c->lease_retry_base_ms, name, v, 10, 600000, err);
+	if (IS("leases", "reaper_interval_ms"))
+		return set_int(&c->reaper_interval_ms, name, v, 10, 60000, err);
 	if (IS("server", "plugins"))
 		return set_str(c->plugins_file, sizeof(c->plugins_file), name, v, err);
 #undef IS
 	if (strcmp(section, "server") && strcmp(section, "auth") && strcmp(section, "limits") &&
-	    strcmp(section, "secrets"))
+	    strcmp(section, "secrets") && strcmp(section, "leases"))
 		return sd_err_set(err, SD_EINVAL, "unknown section [%s]", section);
 	return sd_err_set(err, SD_EINVAL, "unknown key '%s' in [%s]", name, section);
 }

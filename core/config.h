@@ -35,6 +35,10 @@ struct sd_config {
 	/* [secrets] */
 	int64_t default_lease_ttl_s;
 	int max_versions;
+	/* [leases] */
+	int64_t lease_call_timeout_ms;  /* deadline of one provider call */
+	int64_t lease_retry_base_ms;    /* first revocation retry delay (doubles) */
+	int64_t reaper_interval_ms;     /* how often the reaper looks for due leases */
 	/* set by the CLI, not the file */
 	int dev;                   /* dev mode: plain HTTP, dev issuer */
 	char plugins_file[PATH_MAX];

@@ -69,6 +69,10 @@ static void send_reply(struct http_req *r, int status, struct evbuffer *body)
 {
 	const char *reason = NULL;
 
+	if (r->gone) {
+		r->status = status;
+		return;
+	}
 	switch (status) {
 	case 405: reason = "Method Not Allowed"; break;
 	case 409: reason = "Conflict"; break;
@@ -206,65 +210,102 @@ static void wipe_evbuffer(struct evbuffer *b)
 		free(v);
 }
 
+static void req_finish(struct http_req *r)
+{
+	if (r->status == 0 && !r->gone) { /* every handler replies; this is a last guard */
+		log_error("no reply for %s (request %s)", r->path, r->reqid);
+		http_reply_errf(r, SD_EINTERNAL, "no reply");
+	}
+	metrics_observe(r->app->metrics, r->route, r->gone ? 499 : r->status, sd_mono_ns() - r->t0);
+	if (!r->gone)
+		wipe_evbuffer(evhttp_request_get_input_buffer(r->ev));
+	if (r->body != NULL)
+		sd_wipe_free(r->body, r->body_len + 1);
+	evhttp_clear_headers(&r->query);
+	OPENSSL_cleanse(r, sizeof(*r));
+	free(r);
+}
+
+static void on_conn_close(struct evhttp_connection *evcon, void *arg)
+{
+	struct http_req *r = arg;
+
+	(void)evcon;
+	r->gone = 1;
+}
+
+void http_go_async(struct http_req *r)
+{
+	r->async = 1;
+	evhttp_connection_set_closecb(evhttp_request_get_connection(r->ev), on_conn_close, r);
+}
+
+void http_async_finish(struct http_req *r)
+{
+	if (!r->gone)
+		evhttp_connection_set_closecb(evhttp_request_get_connection(r->ev), NULL, NULL);
+	req_finish(r);
+}
+
+struct event_base *http_req_base(struct http_req *r)
+{
+	return evhttp_connection_get_base(evhttp_request_get_connection(r->ev));
+}
+
 static void on_request(struct evhttp_request *ev, void *arg)
 {
 	struct http_thread *t = arg;
 	struct app *app = t->srv->app;
-	struct http_req r;
+	struct http_req *rp = calloc(1, sizeof(*rp));
 	const struct evhttp_uri *uri;
 	const char *q, *rid;
 	struct evbuffer *in;
 	size_t len;
 
-	memset(&r, 0, sizeof(r));
-	r.ev = ev;
-	r.app = app;
-	r.t0 = sd_mono_ns();
-	r.method = evhttp_request_get_command(ev);
-	TAILQ_INIT(&r.query);
+	if (rp == NULL) {
+		evhttp_send_error(ev, 503, "out of memory");
+		return;
+	}
+	rp->ev = ev;
+	rp->app = app;
+	rp->t0 = sd_mono_ns();
+	rp->method = evhttp_request_get_command(ev);
+	TAILQ_INIT(&rp->query);
 
 	rid = evhttp_find_header(evhttp_request_get_input_headers(ev), "X-Request-Id");
 	if (rid != NULL && reqid_valid(rid))
-		sd_strlcpy(r.reqid, rid, sizeof(r.reqid));
+		sd_strlcpy(rp->reqid, rid, sizeof(rp->reqid));
 	else
-		sd_random_hex(r.reqid, 16);
+		sd_random_hex(rp->reqid, 16);
 
 	uri = evhttp_request_get_evhttp_uri(ev);
-	r.path = uri ? evhttp_uri_get_path(uri) : NULL;
-	if (r.path == NULL || r.path[0] == '\0')
-		r.path = "/";
+	rp->path = uri ? evhttp_uri_get_path(uri) : NULL;
+	if (rp->path == NULL || rp->path[0] == '\0')
+		rp->path = "/";
 	q = uri ? evhttp_uri_get_query(uri) : NULL;
-	r.query_ok = (q == NULL || evhttp_parse_query_str(q, &r.query) == 0);
+	rp->query_ok = (q == NULL || evhttp_parse_query_str(q, &rp->query) == 0);
 
 	in = evhttp_request_get_input_buffer(ev);
 	len = evbuffer_get_length(in);
 	if (rid != NULL && !reqid_valid(rid)) {
-		http_reply_errf(&r, SD_EINVAL,
+		http_reply_errf(rp, SD_EINVAL,
 				"X-Request-Id must be 1 to 255 printable ASCII characters without spaces");
 	} else if (len > app->cfg->max_body_bytes) {
-		http_reply_errf(&r, SD_ETOOBIG, "request body is larger than %zu bytes",
+		http_reply_errf(rp, SD_ETOOBIG, "request body is larger than %zu bytes",
 				app->cfg->max_body_bytes);
 	} else {
-		r.body = malloc(len + 1);
-		if (r.body == NULL) {
-			http_reply_errf(&r, SD_EINTERNAL, "out of memory");
+		rp->body = malloc(len + 1);
+		if (rp->body == NULL) {
+			http_reply_errf(rp, SD_EINTERNAL, "out of memory");
 		} else {
-			evbuffer_copyout(in, r.body, len);
-			r.body[len] = '\0';
-			r.body_len = len;
-			router_dispatch(&r);
+			evbuffer_copyout(in, rp->body, len);
+			rp->body[len] = '\0';
+			rp->body_len = len;
+			router_dispatch(rp);
 		}
 	}
-	if (r.status == 0) { /* every path above replies; this is a last guard */
-		log_error("no reply for %s (request %s)", r.path, r.reqid);
-		http_reply_errf(&r, SD_EINTERNAL, "no reply");
-	}
-	metrics_observe(app->metrics, r.route, r.status, sd_mono_ns() - r.t0);
-	wipe_evbuffer(in);
-	if (r.body != NULL)
-		sd_wipe_free(r.body, r.body_len + 1);
-	OPENSSL_cleanse(&r.who, sizeof(r.who));
-	evhttp_clear_headers(&r.query);
+	if (!rp->async)
+		req_finish(rp);
 }
 
 /* --- TLS ------------------------------------------------------------------ */

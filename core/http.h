@@ -34,6 +34,8 @@ struct http_req {
 	int route;                     /* enum route */
 	int status;
 	uint64_t t0;
+	int async;                     /* the handler will reply later */
+	int gone;                      /* the client went away while we worked */
 };
 
 struct http_server;
@@ -56,6 +58,14 @@ void http_reply_errf(struct http_req *r, int code, const char *fmt, ...)
 /* Reply with a non-JSON body (text for /metrics). */
 void http_reply_raw(struct http_req *r, int status, const char *ctype, const char *data,
 		    size_t len);
+
+/* Asynchronous handlers: call http_go_async before returning from the
+ * handler, then reply (on the same loop thread) and call http_async_finish,
+ * which frees r. If the client disconnects meanwhile, replies are dropped. */
+void http_go_async(struct http_req *r);
+void http_async_finish(struct http_req *r);
+/* The event loop that owns the request (for workers_submit). */
+struct event_base *http_req_base(struct http_req *r);
 
 /* A decoded query parameter, or NULL. */
 const char *http_query(struct http_req *r, const char *name);

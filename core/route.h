@@ -15,6 +15,11 @@ enum route {
 	R_SECRET_LIST,
 	R_METADATA,
 	R_UNDELETE,
+	R_LEASE_ISSUE,
+	R_LEASE_LIST,
+	R_LEASE_READ,
+	R_LEASE_RENEW,
+	R_LEASE_REVOKE,
 	R_COUNT
 };
 
@@ -36,5 +41,13 @@ void route_secret_delete(struct http_req *r);
 void route_secret_list(struct http_req *r);
 void route_metadata(struct http_req *r);
 void route_undelete(struct http_req *r);
+void route_lease_issue(struct http_req *r);
+void route_lease_list(struct http_req *r);
+void route_lease_read(struct http_req *r);
+void route_lease_renew(struct http_req *r);
+void route_lease_revoke(struct http_req *r);
+/* GET of a secret path that a role claims: issue a lease and reply (async).
+ * Returns 1 when it handled r, 0 when the path is an ordinary secret. */
+int route_secret_read_leased(struct http_req *r);
 
 #endif

@@ -5,6 +5,7 @@
 #include "app.h"
 #include "http.h"
 #include "kms.h"
+#include "leases.h"
 #include "metrics.h"
 #include "route.h"
 #include "store.h"
@@ -31,6 +32,10 @@ void route_ready(struct http_req *r)
 		http_reply_errf(r, SD_EDOWN, "keys: %s", err.msg);
 		return;
 	}
+	if (leases_ready(r->app, &err) != 0) {
+		http_reply_error(r, &err);
+		return;
+	}
 	http_reply_json(r, 200, json_pack("{s:s}", "status", "ready"));
 }
 
@@ -42,6 +47,7 @@ void route_metrics(struct http_req *r)
 
 	metrics_render(r->app->metrics, b);
 	store_metrics_render(r->app->store, b);
+	leases_metrics_render(r->app, b);
 	len = evbuffer_get_length(b);
 	text = malloc(len + 1);
 	if (text == NULL) {

@@ -164,6 +164,8 @@ void route_secret_read(struct http_req *r)
 	if (require(r, SCOPE_SECRETS_READ) != 0 || http_query_check(r, params) != 0 ||
 	    version_param(r, 0, &version) != 0)
 		return;
+	if (route_secret_read_leased(r))
+		return;
 	sd_err_clear(&err);
 	if (secrets_read(r->app, r->who.tenant, r->rest, version, &v, &err) != 0) {
 		http_reply_error(r, &err);

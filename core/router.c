@@ -6,6 +6,7 @@
 #include "app.h"
 #include "auth.h"
 #include "http.h"
+#include "leases.h"
 #include "path.h"
 #include "route.h"
 
@@ -20,6 +21,11 @@ static const char *const names[R_COUNT] = {
 	[R_SECRET_LIST] = "secret_list",
 	[R_METADATA] = "metadata_read",
 	[R_UNDELETE] = "secret_undelete",
+	[R_LEASE_ISSUE] = "lease_issue",
+	[R_LEASE_LIST] = "lease_list",
+	[R_LEASE_READ] = "lease_read",
+	[R_LEASE_RENEW] = "lease_renew",
+	[R_LEASE_REVOKE] = "lease_revoke",
 };
 
 const char *route_name(int route)
@@ -29,8 +35,10 @@ const char *route_name(int route)
 
 enum { M_GET = 1, M_POST = 2, M_DELETE = 4 };
 
-/* One resource: its path prefix, whether a secret path follows it, and the
- * route per method. */
+/* One resource: its path prefix, what follows it (nothing, a secret path, a
+ * lease id), and the route per method. */
+enum { TAIL_NONE = 0, TAIL_PATH = 1, TAIL_LEASE = 2, TAIL_LEASE_RENEW = 3 };
+
 struct resource {
 	const char *prefix;
 	int has_path;
@@ -46,6 +54,10 @@ static const struct resource resources[] = {
 	{ SD_API_BASE "/secrets/", 1, 1, R_SECRET_READ, R_SECRET_WRITE, R_SECRET_DELETE },
 	{ SD_API_BASE "/metadata/", 1, 1, R_METADATA, 0, 0 },
 	{ SD_API_BASE "/undelete/", 1, 1, 0, R_UNDELETE, 0 },
+	{ SD_API_BASE "/leases", 0, 1, R_LEASE_LIST, R_LEASE_ISSUE, 0 },
+	/* "leases/ID/renew" is matched before "leases/ID" (see find_resource) */
+	{ SD_API_BASE "/leases/", TAIL_LEASE_RENEW, 1, 0, R_LEASE_RENEW, 0 },
+	{ SD_API_BASE "/leases/", TAIL_LEASE, 1, R_LEASE_READ, 0, R_LEASE_REVOKE },
 };
 
 typedef void (*handler_fn)(struct http_req *);
@@ -60,6 +72,11 @@ static const handler_fn handlers[R_COUNT] = {
 	[R_SECRET_LIST] = route_secret_list,
 	[R_METADATA] = route_metadata,
 	[R_UNDELETE] = route_undelete,
+	[R_LEASE_ISSUE] = route_lease_issue,
+	[R_LEASE_LIST] = route_lease_list,
+	[R_LEASE_READ] = route_lease_read,
+	[R_LEASE_RENEW] = route_lease_renew,
+	[R_LEASE_REVOKE] = route_lease_revoke,
 };
 
 static const struct resource *find_resource(const char *path, const char **rest)
@@ -67,7 +84,14 @@ static const struct resource *find_resource(const char *path, const char **rest)
 	for (size_t i = 0; i < sizeof(resources) / sizeof(resources[0]); i++) {
 		const struct resource *res = &resources[i];
 		size_t n = strlen(res->prefix);
-		if (res->has_path) {
+		if (res->has_path == TAIL_LEASE_RENEW) {
+			const char *slash;
+			if (strncmp(path, res->prefix, n) == 0 && (slash = strchr(path + n, '/')) != NULL &&
+			    strcmp(slash, "/renew") == 0) {
+				*rest = path + n;
+				return res;
+			}
+		} else if (res->has_path) {
 			if (strncmp(path, res->prefix, n) == 0) {
 				*rest = path + n;
 				return res;
@@ -150,9 +174,23 @@ void router_dispatch(struct http_req *r)
 	r->route = route;
 	if (res->auth && authenticate(r) != 0)
 		return;
-	if (res->has_path && path_check(r->rest, &err) != 0) {
+	if (res->has_path == TAIL_PATH && path_check(r->rest, &err) != 0) {
 		http_reply_error(r, &err);
 		return;
+	}
+	if (res->has_path == TAIL_LEASE || res->has_path == TAIL_LEASE_RENEW) {
+		char id[LEASE_ID_LEN + 1];
+		size_t n = strcspn(r->rest, "/");
+		if (n != LEASE_ID_LEN || (res->has_path == TAIL_LEASE && r->rest[n] != '\0')) {
+			http_reply_errf(r, SD_ENOTFOUND, "lease not found");
+			return;
+		}
+		memcpy(id, r->rest, n);
+		id[n] = '\0';
+		if (!lease_id_valid(id)) {
+			http_reply_errf(r, SD_ENOTFOUND, "lease not found");
+			return;
+		}
 	}
 	handlers[route](r);
 }

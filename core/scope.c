@@ -109,3 +109,11 @@ int scopes_has_kind(const struct scopes *s, enum scope_kind kind)
 			return 1;
 	return 0;
 }
+
+int scopes_is_admin(const struct scopes *s)
+{
+	for (int i = 0; i < s->n; i++)
+		if (s->s[i].kind == SCOPE_ADMIN)
+			return 1;
+	return 0;
+}

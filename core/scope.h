@@ -46,6 +46,9 @@ int scopes_allow(const struct scopes *s, enum scope_kind kind, const char *subje
 /* Whether any scope of kind could match a path under prefix (for listing). */
 int scopes_has_kind(const struct scopes *s, enum scope_kind kind);
 
+/* Whether the scopes include admin. */
+int scopes_is_admin(const struct scopes *s);
+
 /* Whether pattern matches subject exactly as the grammar above says. */
 int scope_pattern_match(const char *pattern, const char *subject);
 

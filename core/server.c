@@ -14,22 +14,48 @@
 #include "crypto.h"
 #include "http.h"
 #include "kms.h"
+#include "leases.h"
 #include "log.h"
 #include "metrics.h"
 #include "store.h"
 #include "util.h"
 
+struct sigctx {
+	struct event_base *base;
+	struct app *app;
+};
+
+/* SIGHUP: read plugins.conf again; keep the old registry on any error.
+ * Requests in flight keep the registry they hold. */
+static void reload_plugins(struct app *app)
+{
+	struct registry *r = NULL;
+	struct sd_err err;
+
+	if (app->cfg->plugins_file[0] == '\0') {
+		log_info("SIGHUP: no plugins file to reload");
+		return;
+	}
+	sd_err_clear(&err);
+	if (registry_load(app->cfg->plugins_file, &r, &err) != 0) {
+		log_error("SIGHUP: plugins not reloaded, keeping the current set: %s", err.msg);
+		return;
+	}
+	leases_set_registry(app, r);
+	log_info("SIGHUP: plugins reloaded: %zu plugin(s), %zu role(s)", r->nplugins, r->nroles);
+}
+
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
-	struct event_base *base = arg;
+	struct sigctx *c = arg;
 
 	(void)what;
 	if (sig == SIGHUP) {
-		log_info("SIGHUP: nothing to reload yet");
+		reload_plugins(c->app);
 		return;
 	}
 	log_info("signal %d: shutting down", (int)sig);
-	event_base_loopbreak(base);
+	event_base_loopbreak(c->base);
 }
 
 /* Record the active KEK in the registry the first time it is used. */
@@ -57,6 +83,7 @@ int server_run(struct sd_config *cfg, server_ready_fn ready, void *arg)
 	struct http_server *http = NULL;
 	struct event_base *base = NULL;
 	struct event *sigs[3] = { NULL, NULL, NULL };
+	struct sigctx sc;
 	const int signums[3] = { SIGINT, SIGTERM, SIGHUP };
 	int rc = 1;
 
@@ -90,13 +117,19 @@ int server_run(struct sd_config *cfg, server_ready_fn ready, void *arg)
 	}
 	if ((app.metrics = metrics_new()) == NULL)
 		goto out;
+	if (leases_start(&app, &err) != 0) {
+		log_error("plugins: %s", err.msg);
+		goto out;
+	}
 	if ((http = http_start(&app, &err)) == NULL) {
 		log_error("http: %s", err.msg);
 		goto out;
 	}
 	base = event_base_new();
+	sc.base = base;
+	sc.app = &app;
 	for (int i = 0; i < 3; i++) {
-		sigs[i] = evsignal_new(base, signums[i], on_signal, base);
+		sigs[i] = evsignal_new(base, signums[i], on_signal, &sc);
 		event_add(sigs[i], NULL);
 	}
 	log_info("listening on %s (port %d, %s)", cfg->listen, http_port(http),
@@ -108,6 +141,7 @@ int server_run(struct sd_config *cfg, server_ready_fn ready, void *arg)
 out:
 	app.stopping = 1;
 	http_stop(http);
+	leases_stop(&app);
 	for (int i = 0; i < 3; i++)
 		if (sigs[i])
 			event_free(sigs[i]);

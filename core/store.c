@@ -7,6 +7,8 @@
  *   versions  tenant NUL path NUL be64(ver)   -> version record
  *   by_owner  tenant NUL owner (dup, sorted)  -> heads key (secondary of heads)
  *   meta      name                            -> text (KEK registry, schema)
+ *   leases    tenant NUL lease id             -> be64(due) + lease record text
+ *   lease_due be64(due) (dup, sorted)         -> leases key (secondary; due 0 = not indexed)
  * Record layouts are in docs/data-model.md and the enc_/dec_ helpers below. */
 #include "store.h"
 
@@ -35,7 +37,7 @@
 
 struct store {
 	DB_ENV *env;
-	DB *heads, *versions, *by_owner, *meta;
+	DB *heads, *versions, *by_owner, *meta, *leases, *lease_due;
 	pthread_t ckpt;
 	int ckpt_running;
 	pthread_mutex_t mu;
@@ -282,6 +284,18 @@ static int owner_key(DB *sdb, const DBT *pkey, const DBT *pdata, DBT *skey)
 	return 0;
 }
 
+static int due_key(DB *sdb, const DBT *pkey, const DBT *pdata, DBT *skey)
+{
+	(void)sdb;
+	(void)pkey;
+	if (pdata->size < 8 || memcmp(pdata->data, "\0\0\0\0\0\0\0\0", 8) == 0)
+		return DB_DONOTINDEX;
+	memset(skey, 0, sizeof(*skey));
+	skey->data = pdata->data; /* the first 8 bytes: be64(due) */
+	skey->size = 8;
+	return 0;
+}
+
 /* --- open / close ------------------------------------------------------------------- */
 
 static void *checkpoint_main(void *arg)
@@ -370,8 +384,15 @@ int store_open(const char *data_dir, struct store **out, struct sd_err *err)
 	if (open_db(s, txn, &s->heads, "heads.db", 0, err) != 0 ||
 	    open_db(s, txn, &s->versions, "versions.db", 0, err) != 0 ||
 	    open_db(s, txn, &s->by_owner, "by_owner.db", 1, err) != 0 ||
-	    open_db(s, txn, &s->meta, "meta.db", 0, err) != 0)
+	    open_db(s, txn, &s->meta, "meta.db", 0, err) != 0 ||
+	    open_db(s, txn, &s->leases, "leases.db", 0, err) != 0 ||
+	    open_db(s, txn, &s->lease_due, "lease_due.db", 1, err) != 0)
 		goto fail;
+	rc = s->leases->associate(s->leases, txn, s->lease_due, due_key, DB_CREATE);
+	if (rc != 0) {
+		sd_err_set(err, SD_EDOWN, "associate lease_due: %s", db_strerror(rc));
+		goto fail;
+	}
 	rc = s->heads->associate(s->heads, txn, s->by_owner, owner_key, DB_CREATE);
 	if (rc != 0) {
 		sd_err_set(err, SD_EDOWN, "associate by_owner: %s", db_strerror(rc));
@@ -414,6 +435,10 @@ void store_close(struct store *s)
 		s->versions->close(s->versions, 0);
 	if (s->meta)
 		s->meta->close(s->meta, 0);
+	if (s->lease_due)
+		s->lease_due->close(s->lease_due, 0);
+	if (s->leases)
+		s->leases->close(s->leases, 0);
 	if (s->env) {
 		if (s->heads)
 			s->env->txn_checkpoint(s->env, 0, 0, 0);
@@ -709,7 +734,7 @@ void store_version_free(struct store_version *v)
  * long scans hold few locks. */
 typedef int (*walk_fn)(const DBT *key, const DBT *pkey, const DBT *data, void *arg);
 
-static int walk(struct store_txn *t, DB *db, int secondary, const unsigned char *start, size_t sn,
+static int walk(struct store_txn *t, DB *db, int secondary, int exact, const unsigned char *start, size_t sn,
 		const unsigned char *prefix, size_t pn, walk_fn visit, void *arg, struct sd_err *err)
 {
 	DBC *c = NULL;
@@ -738,7 +763,7 @@ static int walk(struct store_txn *t, DB *db, int secondary, const unsigned char 
 		if (rc != 0)
 			break;
 		int stop = key.size < pn || memcmp(key.data, prefix, pn) != 0 ||
-			   (secondary && key.size != pn);
+			   (exact && key.size != pn);
 		if (!stop)
 			stop = visit(&key, secondary ? &pkey : NULL, &data, arg);
 		free(data.data);
@@ -786,7 +811,7 @@ int store_versions_each(struct store_txn *t, const char *tenant, const char *pat
 	if (pn == 0 || pn + 1 > KEY_MAX)
 		return sd_err_set(err, SD_EINVAL, "path too long");
 	p[pn++] = 0;
-	rc = walk(t, t->s->versions, 0, p, pn, p, pn, visit_version, &w, err);
+	rc = walk(t, t->s->versions, 0, 0, p, pn, p, pn, visit_version, &w, err);
 	if (rc == 0 && w.bad)
 		return sd_err_set(err, SD_EINTERNAL, "corrupt version record");
 	return rc;
@@ -846,7 +871,7 @@ int store_heads_each(struct store_txn *t, const char *tenant, const char *prefix
 		memcpy(s, p, pn);
 		sn = pn;
 	}
-	rc = walk(t, t->s->heads, 0, s, sn, p, pn, visit_head, &w, err);
+	rc = walk(t, t->s->heads, 0, 0, s, sn, p, pn, visit_head, &w, err);
 	if (rc == 0 && w.bad)
 		return sd_err_set(err, SD_EINTERNAL, "corrupt head record");
 	return rc;
@@ -865,7 +890,7 @@ int store_heads_by_owner(struct store_txn *t, const char *tenant, const char *ow
 	if (after != NULL && after[0] != '\0')
 		w.after = after;
 	/* Duplicates are sorted by primary key, so paths come in order. */
-	rc = walk(t, t->s->by_owner, 1, p, pn, p, pn, visit_head, &w, err);
+	rc = walk(t, t->s->by_owner, 1, 1, p, pn, p, pn, visit_head, &w, err);
 	if (rc == 0 && w.bad)
 		return sd_err_set(err, SD_EINTERNAL, "corrupt head record");
 	return rc;
@@ -901,4 +926,120 @@ int store_meta_put(struct store_txn *t, const char *name, const char *value, str
 	dbt_in(&key, name, strlen(name));
 	dbt_in(&data, value, strlen(value));
 	return map(t->s, t->s->meta->put(t->s->meta, t->txn, &key, &data, 0), "meta put", err);
+}
+
+/* --- leases -------------------------------------------------------------------------------- */
+
+int store_lease_get(struct store_txn *t, const char *tenant, const char *id, int for_update,
+		    char **rec, struct sd_err *err)
+{
+	unsigned char k[KEY_MAX];
+	size_t kn = head_key(k, tenant, id);
+	DBT key, data;
+	int rc;
+
+	if (kn == 0)
+		return sd_err_set(err, SD_EINVAL, "lease id too long");
+	dbt_in(&key, k, kn);
+	dbt_out(&data);
+	rc = t->s->leases->get(t->s->leases, t->txn, &key, &data, for_update ? DB_RMW : 0);
+	if (rc != 0)
+		return map(t->s, rc, "lease get", err);
+	if (data.size < 8) {
+		free(data.data);
+		return sd_err_set(err, SD_EINTERNAL, "corrupt lease record");
+	}
+	*rec = malloc(data.size - 8 + 1);
+	if (*rec == NULL) {
+		free(data.data);
+		return sd_err_set(err, SD_EINTERNAL, "out of memory");
+	}
+	memcpy(*rec, (char *)data.data + 8, data.size - 8);
+	(*rec)[data.size - 8] = '\0';
+	free(data.data);
+	return 0;
+}
+
+int store_lease_put(struct store_txn *t, const char *tenant, const char *id, int64_t due_us,
+		    const char *rec, struct sd_err *err)
+{
+	unsigned char k[KEY_MAX], *v;
+	size_t kn = head_key(k, tenant, id), rl = strlen(rec);
+	DBT key, data;
+	int rc;
+
+	if (kn == 0)
+		return sd_err_set(err, SD_EINVAL, "lease id too long");
+	v = malloc(8 + rl);
+	if (v == NULL)
+		return sd_err_set(err, SD_EINTERNAL, "out of memory");
+	for (int i = 0; i < 8; i++)
+		v[i] = (unsigned char)((uint64_t)(due_us > 0 ? due_us : 0) >> (56 - 8 * i));
+	memcpy(v + 8, rec, rl);
+	dbt_in(&key, k, kn);
+	dbt_in(&data, v, 8 + rl);
+	rc = t->s->leases->put(t->s->leases, t->txn, &key, &data, 0);
+	free(v);
+	return map(t->s, rc, "lease put", err);
+}
+
+struct lease_walk {
+	store_lease_cb cb;
+	void *arg;
+	int64_t until;       /* due walk: stop past this */
+	const char *after;   /* tenant walk: ids after this one */
+};
+
+static int visit_lease(const DBT *key, const DBT *pkey, const DBT *data, void *arg)
+{
+	struct lease_walk *w = arg;
+	const DBT *lk = pkey ? pkey : key;
+	char kbuf[KEY_MAX + 1], *rec;
+	const char *id;
+	uint64_t due = 0;
+	int stop;
+
+	if (lk->size > KEY_MAX || data->size < 8)
+		return 0;
+	for (int i = 0; i < 8; i++)
+		due = due << 8 | ((const unsigned char *)data->data)[i];
+	if (pkey != NULL && (int64_t)due > w->until)
+		return 1;
+	memcpy(kbuf, lk->data, lk->size);
+	kbuf[lk->size] = '\0';
+	id = memchr(kbuf, 0, lk->size);
+	if (id == NULL)
+		return 0;
+	id++;
+	if (w->after != NULL && strcmp(id, w->after) <= 0)
+		return 0;
+	rec = malloc(data->size - 8 + 1);
+	if (rec == NULL)
+		return 1;
+	memcpy(rec, (const char *)data->data + 8, data->size - 8);
+	rec[data->size - 8] = '\0';
+	stop = w->cb(kbuf, id, rec, w->arg);
+	free(rec);
+	return stop;
+}
+
+int store_leases_due(struct store_txn *t, int64_t now_us, store_lease_cb cb, void *arg,
+		     struct sd_err *err)
+{
+	unsigned char start[8] = { 0, 0, 0, 0, 0, 0, 0, 1 };
+	struct lease_walk w = { cb, arg, now_us, NULL };
+
+	return walk(t, t->s->lease_due, 1, 0, start, 8, start, 0, visit_lease, &w, err);
+}
+
+int store_leases_each(struct store_txn *t, const char *tenant, const char *after, store_lease_cb cb,
+		      void *arg, struct sd_err *err)
+{
+	unsigned char p[KEY_MAX];
+	size_t pn = head_key(p, tenant, "");
+	struct lease_walk w = { cb, arg, 0, after };
+
+	if (pn == 0)
+		return sd_err_set(err, SD_EINVAL, "tenant too long");
+	return walk(t, t->s->leases, 0, 0, p, pn, p, pn, visit_lease, &w, err);
 }

@@ -100,6 +100,22 @@ int store_heads_each(struct store_txn *t, const char *tenant, const char *prefix
 int store_heads_by_owner(struct store_txn *t, const char *tenant, const char *owner,
 			 const char *after, store_head_cb cb, void *arg, struct sd_err *err);
 
+/* Leases: leases.c encodes the record (text); the store keeps due_us beside
+ * it and indexes it (due_us <= 0: not indexed, e.g. a revoked lease). */
+int store_lease_get(struct store_txn *t, const char *tenant, const char *id, int for_update,
+		    char **rec, struct sd_err *err);
+int store_lease_put(struct store_txn *t, const char *tenant, const char *id, int64_t due_us,
+		    const char *rec, struct sd_err *err);
+/* cb gets the tenant, lease id and record (all valid during the call only);
+ * returns non-zero to stop. */
+typedef int (*store_lease_cb)(const char *tenant, const char *id, const char *rec, void *arg);
+/* Leases due at or before now_us, earliest first, across tenants. */
+int store_leases_due(struct store_txn *t, int64_t now_us, store_lease_cb cb, void *arg,
+		     struct sd_err *err);
+/* Every lease of a tenant with id after `after` (NULL: from the start). */
+int store_leases_each(struct store_txn *t, const char *tenant, const char *after, store_lease_cb cb,
+		      void *arg, struct sd_err *err);
+
 /* Small named values not tied to a tenant (the KEK registry, schema version). */
 int store_meta_get(struct store_txn *t, const char *key, char **value, struct sd_err *err);
 int store_meta_put(struct store_txn *t, const char *key, const char *value, struct sd_err *err);

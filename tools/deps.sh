@@ -7,6 +7,7 @@ APT_PKGS=(
   build-essential pkg-config clang libclang-rt-14-dev
   libevent-dev libjansson-dev libssl-dev libcurl4-openssl-dev
   libdb5.3-dev db5.3-util libcmocka-dev libinih-dev
+  libpq-dev libmariadb-dev postgresql mariadb-server
   curl openssl
 )
 PIP_PKGS=(pytest:pytest requests:requests jwt:pyjwt cryptography:cryptography
