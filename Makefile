@@ -18,9 +18,14 @@ PKGS    := libevent libevent_pthreads libevent_openssl jansson libssl libcrypto 
 
 CFLAGS_BASE := -std=c11 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral -Wno-format-truncation \
                -D_GNU_SOURCE -Iinclude -Icore -g -MMD -MP -fPIC
+# Test builds (the default) compile in crash points that only act when
+# SECRETSD_CRASH_AT names them; RELEASE=1 (used by `make install`) leaves them out.
 ifeq ($(SAN),1)
   CFLAGS_OPT := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined -DSD_TEST_BUILD=1
   LDFLAGS_SAN := -fsanitize=address,undefined
+else ifeq ($(RELEASE),1)
+  CFLAGS_OPT := -O2 -D_FORTIFY_SOURCE=2 -fstack-protector-strong
+  LDFLAGS_SAN := -Wl,-z,relro,-z,now
 else
   CFLAGS_OPT := -O2 -DSD_TEST_BUILD=1
   LDFLAGS_SAN :=
@@ -36,6 +41,8 @@ CORE_SRC  := $(filter-out core/main.c,$(wildcard core/*.c))
 CORE_OBJ  := $(CORE_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+SDK_TEST_SRC := $(wildcard sdk/tests/test_*.c)
+SDK_TEST_BIN := $(SDK_TEST_SRC:sdk/tests/%.c=$(BUILD)/tests/sdk_%)
 
 # Plugins: one folder each under plugins/; plugins/NAME/plugin.mk may set
 # NAME_PKGS (pkg-config names) and NAME_LIBS. Built with hidden visibility:
@@ -98,11 +105,15 @@ run: deps
 	@$(MAKE) --no-print-directory all
 	@bash tools/run-dev.sh $(BUILD)/secretsd
 
-# Unit tests run from the repository root so that they find ../shared/vectors.
-unit: $(UNIT_BIN)
-	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
+$(BUILD)/tests/sdk_%: sdk/tests/%.c $(BUILD)/libsecretsd_sdk.a
+	@mkdir -p $(dir $@)
+	$(CC) $(PLUGIN_CFLAGS) $(shell $(PKGCONF) --cflags cmocka) -o $@ $< $(BUILD)/libsecretsd_sdk.a $(LDFLAGS_SAN) $(shell $(PKGCONF) --libs cmocka)
 
-integration: $(BUILD)/secretsd
+# Unit tests run from the repository root so that they find ../shared/vectors.
+unit: all $(UNIT_BIN) $(SDK_TEST_BIN)
+	@set -e; for t in $(UNIT_BIN) $(SDK_TEST_BIN); do echo "== $$t"; $$t; done
+
+integration: all
 	SECRETSD_BIN=$(CURDIR)/$(BUILD)/secretsd $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration tests/docs
 
 sanitize:
@@ -114,10 +125,13 @@ test: deps
 	$(MAKE) integration
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 $(MAKE) sanitize
 
-install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include/secretsd
-	install -m 0755 $(BUILD)/secretsd $(DESTDIR)$(PREFIX)/bin/secretsd
-	install -m 0644 include/secretsd/*.h $(DESTDIR)$(PREFIX)/include/secretsd/ 2>/dev/null || true
+install:
+	$(MAKE) BUILD=build/release RELEASE=1 all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include/secretsd $(DESTDIR)$(PREFIX)/lib/secretsd/plugins
+	install -m 0755 build/release/secretsd $(DESTDIR)$(PREFIX)/bin/secretsd
+	install -m 0644 include/secretsd/*.h sdk/include/secretsd/*.h $(DESTDIR)$(PREFIX)/include/secretsd/
+	install -m 0644 build/release/libsecretsd_sdk.a $(DESTDIR)$(PREFIX)/lib/
+	for p in build/release/plugins/*.so; do install -m 0755 $$p $(DESTDIR)$(PREFIX)/lib/secretsd/plugins/; done
 
 clean:
 	rm -rf build

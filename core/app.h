@@ -11,6 +11,7 @@ struct kms;
 struct auth;
 struct metrics;
 struct leases;
+struct ratelimit;
 
 struct app {
 	struct sd_config *cfg;
@@ -19,6 +20,7 @@ struct app {
 	struct auth *auth;       /* token verification (core/auth.c) */
 	struct metrics *metrics; /* counters for /metrics (core/metrics.c) */
 	struct leases *leases;   /* lease engine, plugin registry (core/leases.c) */
+	struct ratelimit *ratelimit; /* per-tenant and per-address limits */
 	atomic_int stopping;
 };
 

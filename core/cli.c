@@ -51,8 +51,22 @@ static const char *opt(int argc, char **argv, int *i, const char *name)
 	return argv[++*i];
 }
 
+/* mkdir -p, private. */
 static int make_dir(const char *dir)
 {
+	char tmp[PATH_MAX];
+
+	if (sd_strlcpy(tmp, dir, sizeof(tmp)) != 0)
+		return -1;
+	for (char *p = tmp + 1; *p; p++)
+		if (*p == '/') {
+			*p = '\0';
+			if (mkdir(tmp, 0700) != 0 && errno != EEXIST) {
+				fprintf(stderr, "secretsd: cannot create %s: %s\n", tmp, strerror(errno));
+				return -1;
+			}
+			*p = '/';
+		}
 	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
 		fprintf(stderr, "secretsd: cannot create %s: %s\n", dir, strerror(errno));
 		return -1;

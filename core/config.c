@@ -15,6 +15,9 @@
 #include "log.h"
 #include "util.h"
 
+static int config_set_plain(struct sd_config *c, const char *section, const char *name, const char *v,
+			    struct sd_err *err);
+
 void config_defaults(struct sd_config *c)
 {
 	memset(c, 0, sizeof(*c));
@@ -32,6 +35,8 @@ void config_defaults(struct sd_config *c)
 	c->max_connections = 4096;
 	c->default_lease_ttl_s = 3600;
 	c->max_versions = 10;
+	for (int i = 0; i < RL_CLASSES; i++)
+		c->class_rps[i] = -1;
 	c->lease_call_timeout_ms = 30000;
 	c->lease_retry_base_ms = 1000;
 	c->reaper_interval_ms = 1000;
@@ -83,8 +88,87 @@ static int set_int(int64_t *dst, const char *name, const char *v, uint64_t min, 
 	return 0;
 }
 
+const char *rl_class_name(int cls)
+{
+	static const char *n[RL_CLASSES] = { "read", "write", "lease", "admin", "unauthenticated" };
+	return cls >= 0 && cls < RL_CLASSES ? n[cls] : "?";
+}
+
+/* "rate_limit" -> RL_CLASSES (all), "rate_limit_read" -> RL_READ, ... ; -1 otherwise */
+static int rate_key(const char *name)
+{
+	if (strcmp(name, "rate_limit") == 0)
+		return RL_CLASSES;
+	if (strncmp(name, "rate_limit_", 11) == 0)
+		for (int i = 0; i < RL_CLASSES; i++)
+			if (strcmp(name + 11, rl_class_name(i)) == 0)
+				return i;
+	return -1;
+}
+
+static int set_tenant(struct sd_config *c, const char *tenant, const char *name, const char *v,
+		      struct sd_err *err)
+{
+	int k = rate_key(name), t;
+
+	if (k < 0 || k == RL_UNAUTH)
+		return sd_err_set(err, SD_EINVAL, "unknown key '%s' in [tenant %s]", name, tenant);
+	for (t = 0; t < c->ntenants; t++)
+		if (strcmp(c->tenants[t].name, tenant) == 0)
+			break;
+	if (t == c->ntenants) {
+		if (c->ntenants >= SD_TENANT_LIMITS_MAX)
+			return sd_err_set(err, SD_EINVAL, "more than %d [tenant] sections", SD_TENANT_LIMITS_MAX);
+		if (strlen(tenant) == 0 || sd_strlcpy(c->tenants[t].name, tenant, sizeof(c->tenants[t].name)) != 0)
+			return sd_err_set(err, SD_EINVAL, "[tenant NAME] needs a name of 1 to 64 bytes");
+		for (int i = 0; i <= RL_CLASSES; i++)
+			c->tenants[t].rps[i] = -1;
+		c->ntenants++;
+	}
+	if (config_parse_rate(v, &c->tenants[t].rps[k], &c->tenants[t].burst[k]) != 0)
+		return sd_err_set(err, SD_EINVAL, "%s must be RPS[:BURST], 0 for off", name);
+	return 0;
+}
+
+void config_rate_for(const struct sd_config *c, const char *tenant, int cls, double *rps, int *burst)
+{
+	*rps = c->rate_rps;
+	*burst = c->rate_burst;
+	if (c->rate_rps <= 0)
+		return; /* 0 turns every limit off */
+	if (c->class_rps[cls] >= 0) {
+		*rps = c->class_rps[cls];
+		*burst = c->class_burst[cls];
+	}
+	for (int t = 0; tenant != NULL && t < c->ntenants; t++) {
+		if (strcmp(c->tenants[t].name, tenant) != 0)
+			continue;
+		if (c->tenants[t].rps[cls] >= 0) {
+			*rps = c->tenants[t].rps[cls];
+			*burst = c->tenants[t].burst[cls];
+		} else if (c->tenants[t].rps[RL_CLASSES] >= 0) {
+			*rps = c->tenants[t].rps[RL_CLASSES];
+			*burst = c->tenants[t].burst[RL_CLASSES];
+		}
+	}
+}
+
 int config_set(struct sd_config *c, const char *section, const char *name, const char *v,
 	       struct sd_err *err)
+{
+	if (strncmp(section, "tenant ", 7) == 0)
+		return set_tenant(c, section + 7, name, v, err);
+	if (strcmp(section, "limits") == 0 && rate_key(name) >= 0 && rate_key(name) < RL_CLASSES) {
+		int k = rate_key(name);
+		if (config_parse_rate(v, &c->class_rps[k], &c->class_burst[k]) != 0)
+			return sd_err_set(err, SD_EINVAL, "%s must be RPS[:BURST], 0 for off", name);
+		return 0;
+	}
+	return config_set_plain(c, section, name, v, err);
+}
+
+static int config_set_plain(struct sd_config *c, const char *section, const char *name, const char *v,
+			    struct sd_err *err)
 {
 	int64_t n;
 	int rc;

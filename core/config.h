@@ -9,6 +9,10 @@
 #include "err.h"
 
 #define SD_DEFAULT_PORT 8420
+#define SD_TENANT_LIMITS_MAX 64
+
+/* Endpoint classes for rate limits. */
+enum rl_class { RL_READ = 0, RL_WRITE, RL_LEASE, RL_ADMIN, RL_UNAUTH, RL_CLASSES };
 
 struct sd_config {
 	/* [server] */
@@ -31,6 +35,14 @@ struct sd_config {
 	int request_timeout_s;      /* read/write timeout of a connection */
 	double rate_rps;            /* per-tenant default; 0 = off */
 	int rate_burst;
+	double class_rps[RL_CLASSES];  /* per endpoint class; < 0 = rate_rps */
+	int class_burst[RL_CLASSES];
+	struct {
+		char name[65];
+		double rps[RL_CLASSES + 1]; /* [RL_CLASSES] = all classes; < 0 = unset */
+		int burst[RL_CLASSES + 1];
+	} tenants[SD_TENANT_LIMITS_MAX];  /* [tenant NAME] overrides */
+	int ntenants;
 	int max_connections;
 	/* [secrets] */
 	int64_t default_lease_ttl_s;
@@ -61,5 +73,9 @@ int config_finish(struct sd_config *c, struct sd_err *err);
 
 /* Parse "RPS[:BURST]" (the --rate-limit option). */
 int config_parse_rate(const char *s, double *rps, int *burst);
+
+/* The limit that applies to tenant (NULL for unauthenticated) and class. */
+void config_rate_for(const struct sd_config *c, const char *tenant, int cls, double *rps, int *burst);
+const char *rl_class_name(int cls);
 
 #endif

@@ -273,9 +273,10 @@ static void on_request(struct evhttp_request *ev, void *arg)
 	TAILQ_INIT(&rp->query);
 
 	rid = evhttp_find_header(evhttp_request_get_input_headers(ev), "X-Request-Id");
-	if (rid != NULL && reqid_valid(rid))
+	if (rid != NULL && reqid_valid(rid)) {
 		sd_strlcpy(rp->reqid, rid, sizeof(rp->reqid));
-	else
+		rp->reqid_from_client = 1;
+	} else
 		sd_random_hex(rp->reqid, 16);
 
 	uri = evhttp_request_get_evhttp_uri(ev);

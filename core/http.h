@@ -28,6 +28,7 @@ struct http_req {
 	struct evkeyvalq query;        /* decoded query parameters */
 	int query_ok;
 	char reqid[SD_REQID_MAX + 1];  /* echoed or generated X-Request-Id */
+	int reqid_from_client;         /* the client sent it (an idempotency key on POST/DELETE) */
 	unsigned char *body;           /* private copy, NUL-terminated, wiped at the end */
 	size_t body_len;
 	struct principal who;          /* set by the router after auth */

@@ -13,6 +13,7 @@
 
 #include "app.h"
 #include "auth.h"
+#include "idem.h"
 #include "log.h"
 #include "store.h"
 #include "util.h"
@@ -139,30 +140,84 @@ static int lease_decode(const char *rec, struct lease *l)
 	return rc == 0 && l->state >= 0 ? 0 : -1;
 }
 
+/* What a lease write does with the request's idempotency key. */
+enum { IDEM_NONE = 0, IDEM_START, IDEM_FINISH, IDEM_RELEASE };
+
 struct put_ctx {
 	struct app *app;
 	const char *tenant;
 	const struct lease *l;
+	struct idem *idem;
+	int idem_op;
+	const char *reply;  /* IDEM_FINISH: the reply to store */
 };
 
 static int put_txn(struct store_txn *t, void *arg, struct sd_err *err)
 {
 	struct put_ctx *c = arg;
-	char *rec = lease_encode(c->l);
-	int rc;
+	char *rec;
+	int rc = 0;
 
+	if (c->idem_op == IDEM_START && (rc = idem_check(t, c->app, c->tenant, c->idem, err)) != 0)
+		return rc; /* replay or conflict: nothing is written */
+	rec = lease_encode(c->l);
 	if (rec == NULL)
 		return sd_err_set(err, SD_EINTERNAL, "out of memory");
 	rc = store_lease_put(t, c->tenant, c->l->id, due_of(c->l, c->app), rec, err);
 	free(rec);
+	if (rc == 0 && c->idem_op == IDEM_START)
+		rc = idem_record(t, c->app, c->tenant, c->idem, 0, c->l->id, 1, err);
+	else if (rc == 0 && c->idem_op == IDEM_FINISH)
+		rc = idem_record(t, c->app, c->tenant, c->idem, 200, c->reply, 0, err);
+	else if (rc == 0 && c->idem_op == IDEM_RELEASE)
+		rc = idem_release(t, c->app, c->tenant, c->idem, err);
 	return rc;
 }
 
 static int lease_put(struct app *app, const char *tenant, const struct lease *l, struct sd_err *err)
 {
-	struct put_ctx c = { app, tenant, l };
+	struct put_ctx c = { app, tenant, l, NULL, IDEM_NONE, NULL };
 
 	return store_run(app->store, put_txn, &c, err);
+}
+
+static int lease_put_idem(struct app *app, const char *tenant, const struct lease *l, struct idem *idem,
+			  int op, const char *reply, struct sd_err *err)
+{
+	struct put_ctx c = { app, tenant, l, idem, idem != NULL && idem->active ? op : IDEM_NONE, reply };
+
+	return store_run(app->store, put_txn, &c, err);
+}
+
+/* The reply to an issued lease: the provider's fields (minus host-only "_"
+ * keys), access_key/secret_key as the spec names them, and the lease. */
+json_t *lease_issue_reply(const struct lease *l, const struct sd_kv *creds)
+{
+	json_t *o = json_object();
+	const char *user = NULL, *pass = NULL;
+	char ts[32];
+
+	for (const struct sd_kv *kv = creds; kv && kv->key; kv++) {
+		if (kv->key[0] == '_' || kv->value == NULL)
+			continue;
+		json_object_set_new(o, kv->key, json_string(kv->value));
+		if (strcmp(kv->key, "username") == 0)
+			user = kv->value;
+		if (strcmp(kv->key, "password") == 0)
+			pass = kv->value;
+	}
+	if (json_object_get(o, "access_key") == NULL && user != NULL)
+		json_object_set_new(o, "access_key", json_string(user));
+	if (json_object_get(o, "secret_key") == NULL && pass != NULL)
+		json_object_set_new(o, "secret_key", json_string(pass));
+	sd_rfc3339(l->expires_us, ts);
+	json_object_set_new(o, "expires_at", json_string(ts));
+	json_object_set_new(o, "lease_id", json_string(l->id));
+	json_object_set_new(o, "role", json_string(l->role));
+	json_object_set_new(o, "ttl_s", json_integer((json_int_t)l->ttl_s));
+	if (!l->revocable)
+		json_object_set_new(o, "revocable", json_false());
+	return o;
 }
 
 struct get_ctx {
@@ -327,6 +382,7 @@ struct job {
 	char *handle;
 	lease_done_fn done;
 	void *arg;
+	struct idem idem;   /* issue: the request's idempotency key */
 };
 
 static void crash_point(const char *name)
@@ -372,6 +428,7 @@ static void job_free(struct job *j)
 	if (j->handle != NULL && d != NULL)
 		d->free_str(j->handle);
 	registry_release(j->reg);
+	idem_free(&j->idem);
 	OPENSSL_cleanse(j, sizeof(*j));
 	free(j);
 }
@@ -396,7 +453,19 @@ static void issue_done(void *arg)
 		j->l.revocable = !(rv != NULL && strcmp(rv, "false") == 0);
 		if (j->handle != NULL)
 			sd_strlcpy(j->l.handle, j->handle, sizeof(j->l.handle));
-		rc = lease_put(j->app, j->tenant, &j->l, &err);
+		if (j->idem.active) {
+			json_t *reply = lease_issue_reply(&j->l, j->creds);
+			char *text = reply ? json_dumps(reply, JSON_COMPACT) : NULL;
+			json_decref(reply);
+			rc = text ? lease_put_idem(j->app, j->tenant, &j->l, &j->idem, IDEM_FINISH, text, &err)
+				  : sd_err_set(&err, SD_EINTERNAL, "out of memory");
+			if (text != NULL) {
+				OPENSSL_cleanse(text, strlen(text));
+				sd_json_free(text);
+			}
+		} else {
+			rc = lease_put(j->app, j->tenant, &j->l, &err);
+		}
 		if (rc != 0) {
 			/* The record stays pending and due: the reaper revokes it. */
 			log_error("lease %s: issued but not recorded (%s); it will be revoked", j->l.id, err.msg);
@@ -412,7 +481,8 @@ static void issue_done(void *arg)
 		sd_strlcpy(j->l.last_error, j->call.err, sizeof(j->l.last_error));
 		j->l.next_attempt_us = sd_now_us();
 		j->l.revoke_requested = 1;
-		lease_put(j->app, j->tenant, &j->l, &err);
+		/* the key is released: a retry with it may try again */
+		lease_put_idem(j->app, j->tenant, &j->l, &j->idem, IDEM_RELEASE, NULL, &err);
 		rc = plugin_result(j->prc);
 		sd_err_set(&err, rc == SD_ENOTFOUND ? SD_EINTERNAL : rc, "provider %s: %s", j->plugin->name,
 			   j->call.err);
@@ -422,8 +492,28 @@ static void issue_done(void *arg)
 	job_free(j);
 }
 
+/* A replayed lease reply is given only while its lease is active. */
+static int replay_if_active(struct app *app, const char *tenant, struct idem *idem, struct sd_err *err)
+{
+	json_t *o = json_loadb(idem->body, idem->body_len, 0, NULL);
+	const char *id = o ? json_string_value(json_object_get(o, "lease_id")) : NULL;
+	struct lease l;
+	int rc = IDEM_REPLAY;
+
+	if (id == NULL)
+		rc = sd_err_set(err, SD_EINTERNAL, "stored reply has no lease id");
+	else if (leases_get(app, tenant, id, &l, err) != 0)
+		rc = err->code;
+	else if (l.state != LEASE_ACTIVE || l.expires_us <= sd_now_us())
+		rc = sd_err_set(err, SD_ECONFLICT, "the lease issued for this X-Request-Id is %s; use a new key",
+				l.state == LEASE_ACTIVE ? "expired" : lease_state_name(l.state));
+	json_decref(o);
+	return rc;
+}
+
 int leases_issue(struct app *app, struct event_base *base, const char *tenant, const char *holder,
-		 const char *role_name, int64_t ttl_s, lease_done_fn done, void *arg, struct sd_err *err)
+		 const char *role_name, int64_t ttl_s, struct idem *idem, lease_done_fn done, void *arg,
+		 struct sd_err *err)
 {
 	struct leases *L = app->leases;
 	struct registry *reg = leases_registry(app);
@@ -431,6 +521,7 @@ int leases_issue(struct app *app, struct event_base *base, const char *tenant, c
 	unsigned char rnd[LEASE_ID_LEN / 2];
 	struct job *j;
 	int64_t now = sd_now_us();
+	int rc;
 
 	if (role == NULL) {
 		registry_release(reg);
@@ -467,8 +558,22 @@ int leases_issue(struct app *app, struct event_base *base, const char *tenant, c
 	j->l.expires_us = now + ttl_s * 1000000;
 	j->l.max_expires_us = now + role->max_ttl_s * 1000000;
 	j->l.revocable = 1;
+	if (idem != NULL && idem->active) {
+		j->idem = *idem;
+		j->idem.body = NULL;
+	}
 	/* Pending first: a crash from here on leaves a record to revoke. */
-	if (lease_put(app, tenant, &j->l, err) != 0) {
+	rc = lease_put_idem(app, tenant, &j->l, &j->idem, IDEM_START, NULL, err);
+	if (rc == IDEM_REPLAY) {
+		/* hand the stored reply to the caller's idem */
+		idem->status = j->idem.status;
+		idem->body = j->idem.body;
+		idem->body_len = j->idem.body_len;
+		j->idem.body = NULL;
+		job_free(j);
+		return replay_if_active(app, tenant, idem, err);
+	}
+	if (rc != 0) {
 		job_free(j);
 		return err->code;
 	}
@@ -785,10 +890,8 @@ int leases_revoke(struct app *app, struct event_base *base, const char *tenant, 
 		return sd_err_set(err, SD_ENOTFOUND, "lease not found");
 	if (store_run(app->store, request_revoke_txn, &c, err) != 0)
 		return err->code;
-	if (c.l.state != LEASE_ACTIVE && c.l.state != LEASE_PENDING) {
-		done(arg, 0, NULL, &c.l, NULL); /* idempotent: already revoked or expired */
-		return 0;
-	}
+	if (c.l.state != LEASE_ACTIVE && c.l.state != LEASE_PENDING)
+		return LEASE_ALREADY_OVER; /* idempotent: already revoked or expired */
 	return revoke_start(app, base, tenant, &c.l, done, arg, err);
 }
 
@@ -929,7 +1032,7 @@ static void *reaper_main(void *arg)
 {
 	struct app *app = arg;
 	struct leases *L = app->leases;
-	int64_t last_health = 0;
+	int64_t last_health = 0, last_collect = 0;
 
 	pthread_mutex_lock(&L->mu);
 	while (!L->stopping) {
@@ -948,6 +1051,10 @@ static void *reaper_main(void *arg)
 			break;
 		pthread_mutex_unlock(&L->mu);
 		reap_once(app);
+		if (sd_now_us() - last_collect >= 60 * 1000000LL) {
+			idem_collect(app);
+			last_collect = sd_now_us();
+		}
 		if (sd_now_us() - last_health >= HEALTH_EVERY_US) {
 			health_once(app);
 			last_health = sd_now_us();

@@ -61,10 +61,19 @@ void leases_set_registry(struct app *app, struct registry *r);
 typedef void (*lease_done_fn)(void *arg, int rc, const struct sd_err *err, const struct lease *l,
 			      const struct sd_kv *creds);
 
+/* With an active idem: returns IDEM_REPLAY (no callback) when the key's
+ * stored reply is to be replayed (only while that lease is active). */
+struct idem;
 int leases_issue(struct app *app, struct event_base *base, const char *tenant, const char *holder,
-		 const char *role, int64_t ttl_s, lease_done_fn done, void *arg, struct sd_err *err);
+		 const char *role, int64_t ttl_s, struct idem *idem, lease_done_fn done, void *arg,
+		 struct sd_err *err);
+/* The reply to an issued lease (credential fields plus lease fields). */
+json_t *lease_issue_reply(const struct lease *l, const struct sd_kv *creds);
 int leases_renew(struct app *app, struct event_base *base, const char *tenant, const char *id,
 		 int64_t increment_s, lease_done_fn done, void *arg, struct sd_err *err);
+/* Returns LEASE_ALREADY_OVER (and no callback) when the lease was already
+ * revoked or expired. */
+#define LEASE_ALREADY_OVER 2
 int leases_revoke(struct app *app, struct event_base *base, const char *tenant, const char *id,
 		  lease_done_fn done, void *arg, struct sd_err *err);
 

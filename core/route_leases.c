@@ -12,6 +12,7 @@
 #include "app.h"
 #include "b64.h"
 #include "http.h"
+#include "idem.h"
 #include "jsonx.h"
 #include "leases.h"
 #include "route.h"
@@ -37,42 +38,6 @@ static void lease_id_of(const struct http_req *r, char out[LEASE_ID_LEN + 1])
 	out[n] = '\0';
 }
 
-/* Credential fields for the client: the provider's, minus host-only "_"
- * keys, plus access_key/secret_key as the spec names them. */
-static json_t *creds_json(const struct sd_kv *creds)
-{
-	json_t *o = json_object();
-	const char *user = NULL, *pass = NULL;
-
-	for (const struct sd_kv *kv = creds; kv && kv->key; kv++) {
-		if (kv->key[0] == '_' || kv->value == NULL)
-			continue;
-		json_object_set_new(o, kv->key, json_string(kv->value));
-		if (strcmp(kv->key, "username") == 0)
-			user = kv->value;
-		if (strcmp(kv->key, "password") == 0)
-			pass = kv->value;
-	}
-	if (json_object_get(o, "access_key") == NULL && user != NULL)
-		json_object_set_new(o, "access_key", json_string(user));
-	if (json_object_get(o, "secret_key") == NULL && pass != NULL)
-		json_object_set_new(o, "secret_key", json_string(pass));
-	return o;
-}
-
-static void add_lease_fields(json_t *o, const struct lease *l)
-{
-	char ts[32];
-
-	sd_rfc3339(l->expires_us, ts);
-	json_object_set_new(o, "expires_at", json_string(ts));
-	json_object_set_new(o, "lease_id", json_string(l->id));
-	json_object_set_new(o, "role", json_string(l->role));
-	json_object_set_new(o, "ttl_s", json_integer((json_int_t)l->ttl_s));
-	if (!l->revocable)
-		json_object_set_new(o, "revocable", json_false());
-}
-
 static void on_issued(void *arg, int rc, const struct sd_err *err, const struct lease *l,
 		      const struct sd_kv *creds)
 {
@@ -82,8 +47,7 @@ static void on_issued(void *arg, int rc, const struct sd_err *err, const struct 
 	if (rc != 0) {
 		http_reply_error(r, err);
 	} else {
-		o = creds_json(creds);
-		add_lease_fields(o, l);
+		o = lease_issue_reply(l, creds);
 		http_reply_json(r, 200, o);
 	}
 	http_async_finish(r);
@@ -94,9 +58,12 @@ void route_lease_issue(struct http_req *r)
 	static const char *const fields[] = { "role", "ttl_s", NULL };
 	static const char *const params[] = { NULL };
 	struct sd_err err;
+	struct idem idem;
 	json_t *body = NULL, *role, *ttl;
 	json_int_t ttl_s = 0;
+	int rc;
 
+	idem_init(&idem, r);
 	if (http_query_check(r, params) != 0)
 		return;
 	sd_err_clear(&err);
@@ -122,15 +89,21 @@ void route_lease_issue(struct http_req *r)
 			   json_string_value(role));
 		goto fail;
 	}
-	if (leases_issue(r->app, http_req_base(r), r->who.tenant, r->who.sub, json_string_value(role),
-			 (int64_t)ttl_s, on_issued, r, &err) != 0)
+	rc = leases_issue(r->app, http_req_base(r), r->who.tenant, r->who.sub, json_string_value(role),
+			  (int64_t)ttl_s, &idem, on_issued, r, &err);
+	if (rc == IDEM_REPLAY) {
+		idem_reply(r, &idem);
+		goto out;
+	}
+	if (rc != 0)
 		goto fail;
 	http_go_async(r);
-	json_decref(body);
-	return;
+	goto out;
 fail:
-	json_decref(body);
 	http_reply_error(r, &err);
+out:
+	json_decref(body);
+	idem_free(&idem);
 }
 
 /* The lease l may be touched by r: its holder, or an admin. */
@@ -224,8 +197,7 @@ static void on_revoked(void *arg, int rc, const struct sd_err *err, const struct
 		http_reply_error(r, err);
 	else
 		http_reply_raw(r, 204, "application/json", "", 0);
-	if (r->async)
-		http_async_finish(r);
+	http_async_finish(r);
 }
 
 void route_lease_revoke(struct http_req *r)
@@ -233,16 +205,18 @@ void route_lease_revoke(struct http_req *r)
 	static const char *const params[] = { NULL };
 	struct sd_err err;
 	struct lease l;
+	int rc;
 
 	if (http_query_check(r, params) != 0 || load(r, &l) != 0)
 		return;
 	sd_err_clear(&err);
-	/* Go async first: leases_revoke may answer at once (already revoked). */
-	http_go_async(r);
-	if (leases_revoke(r->app, http_req_base(r), r->who.tenant, l.id, on_revoked, r, &err) != 0) {
+	rc = leases_revoke(r->app, http_req_base(r), r->who.tenant, l.id, on_revoked, r, &err);
+	if (rc == LEASE_ALREADY_OVER)
+		http_reply_raw(r, 204, "application/json", "", 0);
+	else if (rc != 0)
 		http_reply_error(r, &err);
-		http_async_finish(r);
-	}
+	else
+		http_go_async(r);
 }
 
 void route_lease_list(struct http_req *r)
@@ -294,7 +268,13 @@ static void on_secret_issued(void *arg, int rc, const struct sd_err *err, const 
 		http_async_finish(r);
 		return;
 	}
-	c = creds_json(creds);
+	c = lease_issue_reply(l, creds);
+	/* the value is the credential alone; lease fields go beside it */
+	json_object_del(c, "expires_at");
+	json_object_del(c, "lease_id");
+	json_object_del(c, "role");
+	json_object_del(c, "ttl_s");
+	json_object_del(c, "revocable");
 	text = json_dumps(c, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(c);
 	len = text ? strlen(text) : 0;
@@ -303,9 +283,10 @@ static void on_secret_issued(void *arg, int rc, const struct sd_err *err, const 
 		http_reply_errf(r, SD_EINTERNAL, "out of memory");
 	} else {
 		b64_encode((const unsigned char *)text, len, b64);
-		o = json_pack("{s:s, s:i, s:I}", "value_b64", b64, "version", 1, "lease_ttl_s",
-			      (json_int_t)l->ttl_s);
-		add_lease_fields(o, l);
+		char ts[32];
+		sd_rfc3339(l->expires_us, ts);
+		o = json_pack("{s:s, s:i, s:I, s:s, s:s, s:s}", "value_b64", b64, "version", 1, "lease_ttl_s",
+			      (json_int_t)l->ttl_s, "lease_id", l->id, "expires_at", ts, "role", l->role);
 		http_reply_json(r, 200, o);
 		sd_wipe_free(b64, B64_ENC_LEN(len));
 	}
@@ -330,8 +311,8 @@ int route_secret_read_leased(struct http_req *r)
 	sd_strlcpy(name, role->name, sizeof(name));
 	registry_release(reg);
 	sd_err_clear(&err);
-	if (leases_issue(r->app, http_req_base(r), r->who.tenant, r->who.sub, name, 0, on_secret_issued, r,
-			 &err) != 0) {
+	if (leases_issue(r->app, http_req_base(r), r->who.tenant, r->who.sub, name, 0, NULL,
+			 on_secret_issued, r, &err) != 0) {
 		http_reply_error(r, &err);
 		return 1;
 	}

@@ -12,6 +12,7 @@
 
 #include "app.h"
 #include "b64.h"
+#include "idem.h"
 #include "http.h"
 #include "jsonx.h"
 #include "path.h"
@@ -92,14 +93,15 @@ void route_secret_write(struct http_req *r)
 	static const char *const params[] = { NULL };
 	struct secret_write w;
 	struct sd_err err;
+	struct idem idem;
 	json_t *body = NULL, *val, *meta;
 	unsigned char *value = NULL;
 	size_t vlen = 0, b64len;
 	uint64_t version;
 	int64_t created;
-	char ts[32];
 	int rc;
 
+	idem_init(&idem, r);
 	if (require(r, SCOPE_SECRETS_WRITE) != 0 || http_query_check(r, params) != 0 ||
 	    json_body(r, &body) != 0)
 		return;
@@ -139,10 +141,15 @@ void route_secret_write(struct http_req *r)
 	w.value = value;
 	w.value_len = vlen;
 	w.metadata = meta;
-	if (secrets_write(r->app, &w, &version, &created, &err) != 0)
+	w.idem = &idem;
+	rc = secrets_write(r->app, &w, &version, &created, &err);
+	if (rc == IDEM_REPLAY) {
+		idem_reply(r, &idem);
+		goto out;
+	}
+	if (rc != 0)
 		goto fail;
-	sd_rfc3339(created, ts);
-	http_reply_json(r, 200, json_pack("{s:I, s:s}", "version", (json_int_t)version, "created_at", ts));
+	http_reply_json(r, 200, secrets_write_reply(version, created));
 	goto out;
 fail:
 	http_reply_error(r, &err);
@@ -150,6 +157,7 @@ out:
 	if (value != NULL)
 		sd_wipe_free(value, B64_DEC_MAX(b64len) + 1);
 	json_decref(body);
+	idem_free(&idem);
 }
 
 void route_secret_read(struct http_req *r)
@@ -188,38 +196,48 @@ void route_secret_read(struct http_req *r)
 	secret_value_free(&v);
 }
 
+typedef int (*state_fn)(struct app *, const char *, const char *, uint64_t, struct idem *,
+			struct sd_err *);
+
+/* Delete or undelete, with the idempotency key; replies 204. */
+static void state_change(struct http_req *r, uint64_t version, state_fn fn)
+{
+	struct sd_err err;
+	struct idem idem;
+	int rc;
+
+	sd_err_clear(&err);
+	idem_init(&idem, r);
+	rc = fn(r->app, r->who.tenant, r->rest, version, &idem, &err);
+	if (rc == IDEM_REPLAY)
+		idem_reply(r, &idem);
+	else if (rc != 0)
+		http_reply_error(r, &err);
+	else
+		http_reply_raw(r, 204, "application/json", "", 0);
+	idem_free(&idem);
+}
+
 void route_secret_delete(struct http_req *r)
 {
 	static const char *const params[] = { "version", NULL };
-	struct sd_err err;
 	uint64_t version;
 
 	if (require(r, SCOPE_SECRETS_WRITE) != 0 || http_query_check(r, params) != 0 ||
 	    version_param(r, 0, &version) != 0)
 		return;
-	sd_err_clear(&err);
-	if (secrets_delete(r->app, r->who.tenant, r->rest, version, &err) != 0) {
-		http_reply_error(r, &err);
-		return;
-	}
-	http_reply_raw(r, 204, "application/json", "", 0);
+	state_change(r, version, secrets_delete);
 }
 
 void route_undelete(struct http_req *r)
 {
 	static const char *const params[] = { "version", NULL };
-	struct sd_err err;
 	uint64_t version;
 
 	if (require(r, SCOPE_SECRETS_WRITE) != 0 || http_query_check(r, params) != 0 ||
 	    version_param(r, 1, &version) != 0)
 		return;
-	sd_err_clear(&err);
-	if (secrets_undelete(r->app, r->who.tenant, r->rest, version, &err) != 0) {
-		http_reply_error(r, &err);
-		return;
-	}
-	http_reply_raw(r, 204, "application/json", "", 0);
+	state_change(r, version, secrets_undelete);
 }
 
 void route_metadata(struct http_req *r)

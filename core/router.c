@@ -7,6 +7,9 @@
 #include "auth.h"
 #include "http.h"
 #include "leases.h"
+#include "ratelimit.h"
+#include "util.h"
+#include <stdio.h>
 #include "path.h"
 #include "route.h"
 
@@ -104,6 +107,86 @@ static const struct resource *find_resource(const char *path, const char **rest)
 	return NULL;
 }
 
+/* Rate-limit class of each route (-1: not limited). */
+static int route_class(int route)
+{
+	switch (route) {
+	case R_SECRET_READ:
+	case R_SECRET_LIST:
+	case R_METADATA:
+		return RL_READ;
+	case R_SECRET_WRITE:
+	case R_SECRET_DELETE:
+	case R_UNDELETE:
+		return RL_WRITE;
+	case R_LEASE_ISSUE:
+	case R_LEASE_READ:
+	case R_LEASE_RENEW:
+	case R_LEASE_REVOKE:
+		return RL_LEASE;
+	case R_LEASE_LIST:
+		return RL_ADMIN;
+	default:
+		return -1;
+	}
+}
+
+static void set_rate_headers(struct http_req *r, const struct rl_info *info)
+{
+	struct evkeyvalq *h = evhttp_request_get_output_headers(r->ev);
+	char v[32];
+
+	snprintf(v, sizeof(v), "%d", info->limit);
+	evhttp_add_header(h, "RateLimit-Limit", v);
+	snprintf(v, sizeof(v), "%d", info->remaining);
+	evhttp_add_header(h, "RateLimit-Remaining", v);
+	snprintf(v, sizeof(v), "%d", info->reset_s);
+	evhttp_add_header(h, "RateLimit-Reset", v);
+}
+
+static void reply_429(struct http_req *r, const struct rl_info *info, const char *who)
+{
+	char v[32];
+
+	snprintf(v, sizeof(v), "%d", info->retry_after_s);
+	evhttp_add_header(evhttp_request_get_output_headers(r->ev), "Retry-After", v);
+	http_reply_errf(r, SD_ERATE, "rate limit exceeded for %s; retry after %d s", who, info->retry_after_s);
+}
+
+/* Key of the unauthenticated bucket: the client's address. */
+static void peer_key(struct http_req *r, char *out, size_t n)
+{
+	char *addr = NULL;
+	ev_uint16_t port;
+
+	evhttp_connection_get_peer(evhttp_request_get_connection(r->ev), &addr, &port);
+	snprintf(out, n, "\x1fip\x1f%s", addr ? addr : "?");
+}
+
+/* Per-tenant, per-class limit after authentication. */
+static int rate_check(struct http_req *r)
+{
+	int cls = route_class(r->route);
+	struct rl_info info;
+	char key[128];
+	double rps;
+	int burst;
+
+	if (cls < 0)
+		return 0;
+	config_rate_for(r->app->cfg, r->who.tenant, cls, &rps, &burst);
+	if (rps <= 0)
+		return 0;
+	snprintf(key, sizeof(key), "%s\x1f%s", r->who.tenant, rl_class_name(cls));
+	if (ratelimit_take(r->app->ratelimit, key, rps, burst, sd_now_us(), &info)) {
+		set_rate_headers(r, &info);
+		return 0;
+	}
+	set_rate_headers(r, &info);
+	reply_429(r, &info, rl_class_name(cls));
+	return -1;
+}
+
 static void reply_405(struct http_req *r, const struct resource *res)
 {
 	char allow[32] = "";
@@ -122,8 +205,23 @@ static int authenticate(struct http_req *r)
 {
 	const char *h = evhttp_find_header(evhttp_request_get_input_headers(r->ev), "Authorization");
 	struct sd_err err;
+	struct rl_info info;
+	char key[128];
+	double rps;
+	int burst;
+
+	/* An address that keeps failing is slowed down before any signature math. */
+	config_rate_for(r->app->cfg, NULL, RL_UNAUTH, &rps, &burst);
+	peer_key(r, key, sizeof(key));
+	if (rps > 0 && ratelimit_limited(r->app->ratelimit, key, rps, burst, sd_now_us())) {
+		ratelimit_take(r->app->ratelimit, key, rps, burst, sd_now_us(), &info);
+		reply_429(r, &info, "unauthenticated requests from this address");
+		return -1;
+	}
 
 	if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0 || h[7] == '\0') {
+		if (rps > 0)
+			ratelimit_take(r->app->ratelimit, key, rps, burst, sd_now_us(), &info);
 		evhttp_add_header(evhttp_request_get_output_headers(r->ev), "WWW-Authenticate",
 				  "Bearer realm=\"secretsd\"");
 		http_reply_errf(r, SD_EUNAUTH, "a bearer token is required");
@@ -134,6 +232,8 @@ static int authenticate(struct http_req *r)
 		h++;
 	sd_err_clear(&err);
 	if (auth_verify(r->app->auth, h, strlen(h), &r->who, &err) != 0) {
+		if (rps > 0)
+			ratelimit_take(r->app->ratelimit, key, rps, burst, sd_now_us(), &info);
 		evhttp_add_header(evhttp_request_get_output_headers(r->ev), "WWW-Authenticate",
 				  "Bearer realm=\"secretsd\", error=\"invalid_token\"");
 		http_reply_errf(r, SD_EUNAUTH, "invalid token: %s", err.msg);
@@ -172,7 +272,7 @@ void router_dispatch(struct http_req *r)
 		return;
 	}
 	r->route = route;
-	if (res->auth && authenticate(r) != 0)
+	if (res->auth && (authenticate(r) != 0 || rate_check(r) != 0))
 		return;
 	if (res->has_path == TAIL_PATH && path_check(r->rest, &err) != 0) {
 		http_reply_error(r, &err);

@@ -6,6 +6,7 @@
 
 #include "app.h"
 #include "crypto.h"
+#include "idem.h"
 #include "path.h"
 #include "scope.h"
 #include "store.h"
@@ -71,6 +72,8 @@ static int write_txn(struct store_txn *t, void *arg, struct sd_err *err)
 	size_t blob_len = 0;
 	int rc, exists;
 
+	if (w->idem != NULL && (rc = idem_check(t, c->app, w->tenant, w->idem, err)) != 0)
+		return rc; /* a replay, or a conflicting reuse of the key */
 	rc = store_head_get(t, w->tenant, w->path, 1, &h, err);
 	if (rc != 0 && rc != SD_ENOTFOUND)
 		return rc;
@@ -122,10 +125,26 @@ static int write_txn(struct store_txn *t, void *arg, struct sd_err *err)
 		sd_strlcpy(h.owner, c->owner ? c->owner : "", sizeof(h.owner));
 	}
 	rc = store_head_put(t, w->tenant, w->path, &h, err);
+	if (rc == 0 && w->idem != NULL && w->idem->active) {
+		json_t *reply = secrets_write_reply(c->version, c->now);
+		char *text = reply ? json_dumps(reply, JSON_COMPACT) : NULL;
+		rc = text ? idem_record(t, c->app, w->tenant, w->idem, 200, text, 0, err)
+			  : sd_err_set(err, SD_EINTERNAL, "out of memory");
+		json_decref(reply);
+		sd_json_free(text);
+	}
 out:
 	free(blob);
 	store_head_free(&h);
 	return rc;
+}
+
+json_t *secrets_write_reply(uint64_t version, int64_t created_us)
+{
+	char ts[32];
+
+	sd_rfc3339(created_us, ts);
+	return json_pack("{s:I, s:s}", "version", (json_int_t)version, "created_at", ts);
 }
 
 int secrets_write(struct app *app, const struct secret_write *w, uint64_t *version,
@@ -230,9 +249,11 @@ void secret_value_free(struct secret_value *v)
 /* --- delete / undelete -------------------------------------------------------------- */
 
 struct state_ctx {
+	struct app *app;
 	const char *tenant, *path;
 	uint64_t want;
 	int state;
+	struct idem *idem;
 };
 
 static int state_txn(struct store_txn *t, void *arg, struct sd_err *err)
@@ -243,6 +264,8 @@ static int state_txn(struct store_txn *t, void *arg, struct sd_err *err)
 	uint64_t ver;
 	int rc;
 
+	if (c->idem != NULL && (rc = idem_check(t, c->app, c->tenant, c->idem, err)) != 0)
+		return rc;
 	rc = store_head_get(t, c->tenant, c->path, 1, &h, err);
 	if (rc == SD_ENOTFOUND)
 		return sd_err_set(err, SD_ENOTFOUND, "secret not found");
@@ -263,21 +286,23 @@ static int state_txn(struct store_txn *t, void *arg, struct sd_err *err)
 		rc = store_version_put(t, c->tenant, c->path, &v, err);
 	}
 	store_version_free(&v);
+	if (rc == 0 && c->idem != NULL)
+		rc = idem_record(t, c->app, c->tenant, c->idem, 204, "", 0, err);
 	return rc;
 }
 
 int secrets_delete(struct app *app, const char *tenant, const char *path, uint64_t version,
-		   struct sd_err *err)
+		   struct idem *idem, struct sd_err *err)
 {
-	struct state_ctx c = { tenant, path, version, VERSION_DELETED };
+	struct state_ctx c = { app, tenant, path, version, VERSION_DELETED, idem };
 
 	return store_run(app->store, state_txn, &c, err);
 }
 
 int secrets_undelete(struct app *app, const char *tenant, const char *path, uint64_t version,
-		     struct sd_err *err)
+		     struct idem *idem, struct sd_err *err)
 {
-	struct state_ctx c = { tenant, path, version, VERSION_ACTIVE };
+	struct state_ctx c = { app, tenant, path, version, VERSION_ACTIVE, idem };
 
 	return store_run(app->store, state_txn, &c, err);
 }

@@ -12,6 +12,7 @@
 
 struct app;
 struct scopes;
+struct idem;
 
 #define SD_VALUE_MAX (512 * 1024)
 #define SD_META_KEYS_MAX 64
@@ -28,13 +29,18 @@ struct secret_write {
 	json_t *metadata;  /* object of strings (checked by secrets_check_metadata), or NULL = keep */
 	int has_cas;
 	uint64_t cas;      /* with has_cas: write only if the current version is cas (0 = create only) */
+	struct idem *idem; /* optional: idempotency key of the request */
 };
+
+/* The body of a write's reply: {"version":N,"created_at":"..."}. */
+json_t *secrets_write_reply(uint64_t version, int64_t created_us);
 
 /* Check a metadata object: at most 64 keys of 1..128 bytes, string values
  * of at most 512 bytes, no control characters, "ttl" a positive duration. */
 int secrets_check_metadata(json_t *metadata, struct sd_err *err);
 
-/* Write the next version; returns its number and creation time. */
+/* Write the next version; returns its number and creation time, or
+ * IDEM_REPLAY when w->idem holds a stored result to replay instead. */
 int secrets_write(struct app *app, const struct secret_write *w, uint64_t *version,
 		  int64_t *created_us, struct sd_err *err);
 
@@ -52,11 +58,11 @@ int secrets_read(struct app *app, const char *tenant, const char *path, uint64_t
 		 struct secret_value *out, struct sd_err *err);
 void secret_value_free(struct secret_value *v);
 
-/* Soft-delete version (0 = current) / restore it. */
+/* Soft-delete version (0 = current) / restore it. IDEM_REPLAY as above. */
 int secrets_delete(struct app *app, const char *tenant, const char *path, uint64_t version,
-		   struct sd_err *err);
+		   struct idem *idem, struct sd_err *err);
 int secrets_undelete(struct app *app, const char *tenant, const char *path, uint64_t version,
-		     struct sd_err *err);
+		     struct idem *idem, struct sd_err *err);
 
 /* The metadata document of a path (current and oldest version, each
  * version's created_at, created_by, state; the metadata object). */

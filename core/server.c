@@ -15,6 +15,7 @@
 #include "http.h"
 #include "kms.h"
 #include "leases.h"
+#include "ratelimit.h"
 #include "log.h"
 #include "metrics.h"
 #include "store.h"
@@ -115,7 +116,7 @@ int server_run(struct sd_config *cfg, server_ready_fn ready, void *arg)
 		log_error("auth: %s", err.msg);
 		goto out;
 	}
-	if ((app.metrics = metrics_new()) == NULL)
+	if ((app.metrics = metrics_new()) == NULL || (app.ratelimit = ratelimit_new()) == NULL)
 		goto out;
 	if (leases_start(&app, &err) != 0) {
 		log_error("plugins: %s", err.msg);
@@ -151,6 +152,7 @@ out:
 	kms_free(app.kms);
 	store_close(app.store);
 	metrics_free(app.metrics);
+	ratelimit_free(app.ratelimit);
 	crypto_cleanup();
 	return rc;
 }

@@ -9,6 +9,8 @@
  *   meta      name                            -> text (KEK registry, schema)
  *   leases    tenant NUL lease id             -> be64(due) + lease record text
  *   lease_due be64(due) (dup, sorted)         -> leases key (secondary; due 0 = not indexed)
+ *   idem      tenant NUL idempotency key      -> created, state, request hash, status, sealed body
+ *   idem_by_time be64(created) (dup, sorted)  -> idem key (secondary, for expiry)
  * Record layouts are in docs/data-model.md and the enc_/dec_ helpers below. */
 #include "store.h"
 
@@ -37,7 +39,7 @@
 
 struct store {
 	DB_ENV *env;
-	DB *heads, *versions, *by_owner, *meta, *leases, *lease_due;
+	DB *heads, *versions, *by_owner, *meta, *leases, *lease_due, *idem, *idem_by_time;
 	pthread_t ckpt;
 	int ckpt_running;
 	pthread_mutex_t mu;
@@ -284,6 +286,8 @@ static int owner_key(DB *sdb, const DBT *pkey, const DBT *pdata, DBT *skey)
 	return 0;
 }
 
+static int idem_created_key(DB *sdb, const DBT *pkey, const DBT *pdata, DBT *skey);
+
 static int due_key(DB *sdb, const DBT *pkey, const DBT *pdata, DBT *skey)
 {
 	(void)sdb;
@@ -386,8 +390,15 @@ int store_open(const char *data_dir, struct store **out, struct sd_err *err)
 	    open_db(s, txn, &s->by_owner, "by_owner.db", 1, err) != 0 ||
 	    open_db(s, txn, &s->meta, "meta.db", 0, err) != 0 ||
 	    open_db(s, txn, &s->leases, "leases.db", 0, err) != 0 ||
-	    open_db(s, txn, &s->lease_due, "lease_due.db", 1, err) != 0)
+	    open_db(s, txn, &s->lease_due, "lease_due.db", 1, err) != 0 ||
+	    open_db(s, txn, &s->idem, "idem.db", 0, err) != 0 ||
+	    open_db(s, txn, &s->idem_by_time, "idem_by_time.db", 1, err) != 0)
 		goto fail;
+	rc = s->idem->associate(s->idem, txn, s->idem_by_time, idem_created_key, DB_CREATE);
+	if (rc != 0) {
+		sd_err_set(err, SD_EDOWN, "associate idem_by_time: %s", db_strerror(rc));
+		goto fail;
+	}
 	rc = s->leases->associate(s->leases, txn, s->lease_due, due_key, DB_CREATE);
 	if (rc != 0) {
 		sd_err_set(err, SD_EDOWN, "associate lease_due: %s", db_strerror(rc));
@@ -437,6 +448,10 @@ void store_close(struct store *s)
 		s->meta->close(s->meta, 0);
 	if (s->lease_due)
 		s->lease_due->close(s->lease_due, 0);
+	if (s->idem_by_time)
+		s->idem_by_time->close(s->idem_by_time, 0);
+	if (s->idem)
+		s->idem->close(s->idem, 0);
 	if (s->leases)
 		s->leases->close(s->leases, 0);
 	if (s->env) {
@@ -1042,4 +1057,134 @@ int store_leases_each(struct store_txn *t, const char *tenant, const char *after
 	if (pn == 0)
 		return sd_err_set(err, SD_EINVAL, "tenant too long");
 	return walk(t, t->s->leases, 0, 0, p, pn, p, pn, visit_lease, &w, err);
+}
+
+/* --- idempotency records ----------------------------------------------------------------- */
+
+/* value: be64 created | u8 state | 32 hash | be64 status | envelope (rest) */
+#define IDEM_HDR (8 + 1 + 32 + 8)
+
+static int idem_created_key(DB *sdb, const DBT *pkey, const DBT *pdata, DBT *skey)
+{
+	(void)sdb;
+	(void)pkey;
+	if (pdata->size < IDEM_HDR)
+		return DB_DONOTINDEX;
+	memset(skey, 0, sizeof(*skey));
+	skey->data = pdata->data; /* be64(created) */
+	skey->size = 8;
+	return 0;
+}
+
+int store_idem_get(struct store_txn *t, const char *tenant, const char *key, int for_update,
+		   struct store_idem *out, struct sd_err *err)
+{
+	unsigned char k[KEY_MAX];
+	size_t kn = head_key(k, tenant, key);
+	struct dec d;
+	DBT dk, data;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (kn == 0)
+		return sd_err_set(err, SD_EINVAL, "idempotency key too long");
+	dbt_in(&dk, k, kn);
+	dbt_out(&data);
+	rc = t->s->idem->get(t->s->idem, t->txn, &dk, &data, for_update ? DB_RMW : 0);
+	if (rc != 0)
+		return map(t->s, rc, "idem get", err);
+	d.p = data.data;
+	d.len = data.size;
+	d.off = 0;
+	d.bad = data.size < IDEM_HDR;
+	out->created_us = (int64_t)dec_u64(&d);
+	out->state = (int)dec_u8(&d);
+	if (!d.bad) {
+		memcpy(out->hash, d.p + d.off, 32);
+		d.off += 32;
+	}
+	out->status = (int)dec_u64(&d);
+	if (d.bad) {
+		free(data.data);
+		return sd_err_set(err, SD_EINTERNAL, "corrupt idempotency record");
+	}
+	out->body_len = data.size - IDEM_HDR;
+	out->body = malloc(out->body_len ? out->body_len : 1);
+	if (out->body == NULL) {
+		free(data.data);
+		return sd_err_set(err, SD_EINTERNAL, "out of memory");
+	}
+	memcpy(out->body, (unsigned char *)data.data + IDEM_HDR, out->body_len);
+	free(data.data);
+	return 0;
+}
+
+int store_idem_put(struct store_txn *t, const char *tenant, const char *key, const struct store_idem *in,
+		   struct sd_err *err)
+{
+	unsigned char k[KEY_MAX];
+	size_t kn = head_key(k, tenant, key);
+	struct enc e = { 0 };
+	DBT dk, data;
+	int rc;
+
+	if (kn == 0)
+		return sd_err_set(err, SD_EINVAL, "idempotency key too long");
+	enc_u64(&e, (uint64_t)in->created_us);
+	enc_u8(&e, (unsigned)in->state);
+	enc_raw(&e, in->hash, 32);
+	enc_u64(&e, (uint64_t)in->status);
+	enc_raw(&e, in->body, in->body_len);
+	if (e.oom) {
+		free(e.p);
+		return sd_err_set(err, SD_EINTERNAL, "out of memory");
+	}
+	dbt_in(&dk, k, kn);
+	dbt_in(&data, e.p, e.len);
+	rc = t->s->idem->put(t->s->idem, t->txn, &dk, &data, 0);
+	free(e.p);
+	return map(t->s, rc, "idem put", err);
+}
+
+void store_idem_free(struct store_idem *i)
+{
+	free(i->body);
+	i->body = NULL;
+}
+
+int store_idem_expire(struct store_txn *t, int64_t before_us, int max, int *deleted, struct sd_err *err)
+{
+	DBC *c = NULL;
+	DBT key, pkey, data;
+	int rc, n = 0;
+
+	*deleted = 0;
+	rc = t->s->idem_by_time->cursor(t->s->idem_by_time, t->txn, &c, 0);
+	if (rc != 0)
+		return map(t->s, rc, "cursor", err);
+	while (n < max) {
+		uint64_t created = 0;
+		dbt_out(&key);
+		dbt_out(&pkey);
+		dbt_out(&data);
+		rc = c->pget(c, &key, &pkey, &data, DB_NEXT);
+		if (rc != 0)
+			break;
+		for (u_int32_t i = 0; i < 8 && i < key.size; i++)
+			created = created << 8 | ((unsigned char *)key.data)[i];
+		free(key.data);
+		free(pkey.data);
+		free(data.data);
+		if ((int64_t)created >= before_us)
+			break;
+		rc = c->del(c, 0); /* deleting through a secondary removes the primary too */
+		if (rc != 0)
+			break;
+		n++;
+	}
+	c->close(c);
+	*deleted = n;
+	if (rc == DB_NOTFOUND)
+		rc = 0;
+	return map(t->s, rc, "idem expire", err);
 }

@@ -116,6 +116,24 @@ int store_leases_due(struct store_txn *t, int64_t now_us, store_lease_cb cb, voi
 int store_leases_each(struct store_txn *t, const char *tenant, const char *after, store_lease_cb cb,
 		      void *arg, struct sd_err *err);
 
+/* Idempotency records: the stored result of a request, by (tenant, key). */
+enum { IDEM_DONE = 1, IDEM_IN_PROGRESS = 2 };
+struct store_idem {
+	int64_t created_us;
+	int state;                 /* IDEM_* */
+	unsigned char hash[32];    /* SHA-256 of method, path, query and body */
+	int status;                /* HTTP status to replay */
+	unsigned char *body;       /* sealed response body (crypto.h envelope), malloc'd */
+	size_t body_len;
+};
+int store_idem_get(struct store_txn *t, const char *tenant, const char *key, int for_update,
+		   struct store_idem *out, struct sd_err *err);
+int store_idem_put(struct store_txn *t, const char *tenant, const char *key, const struct store_idem *in,
+		   struct sd_err *err);
+void store_idem_free(struct store_idem *i);
+/* Delete up to max records created before before_us; *deleted says how many. */
+int store_idem_expire(struct store_txn *t, int64_t before_us, int max, int *deleted, struct sd_err *err);
+
 /* Small named values not tied to a tenant (the KEK registry, schema version). */
 int store_meta_get(struct store_txn *t, const char *key, char **value, struct sd_err *err);
 int store_meta_put(struct store_txn *t, const char *key, const char *value, struct sd_err *err);

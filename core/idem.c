@@ -1,0 +1,170 @@
+/* idem.c — idempotency keys: check, record, replay, collect. */
+#include "idem.h"
+
+#include <event2/http.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app.h"
+#include "crypto.h"
+#include "http.h"
+#include "log.h"
+#include "store.h"
+#include "util.h"
+
+/* The record's body is sealed for (tenant, "idem:" key, 0). */
+static void aad_path(const struct idem *i, char out[300])
+{
+	snprintf(out, 300, "idem:%s", i->key);
+}
+
+void idem_init(struct idem *i, struct http_req *r)
+{
+	const char *q;
+	EVP_MD_CTX *ctx;
+	unsigned int n = 32;
+	char m[8];
+
+	memset(i, 0, sizeof(*i));
+	if (!r->reqid_from_client || (r->method != EVHTTP_REQ_POST && r->method != EVHTTP_REQ_DELETE))
+		return;
+	i->active = 1;
+	sd_strlcpy(i->key, r->reqid, sizeof(i->key));
+	q = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(r->ev));
+	snprintf(m, sizeof(m), "%d", r->method);
+	ctx = EVP_MD_CTX_new();
+	EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+	EVP_DigestUpdate(ctx, m, strlen(m) + 1);
+	EVP_DigestUpdate(ctx, r->path, strlen(r->path) + 1);
+	EVP_DigestUpdate(ctx, q ? q : "", q ? strlen(q) + 1 : 1);
+	EVP_DigestUpdate(ctx, r->body, r->body_len);
+	EVP_DigestFinal_ex(ctx, i->hash, &n);
+	EVP_MD_CTX_free(ctx);
+}
+
+void idem_free(struct idem *i)
+{
+	if (i->body != NULL)
+		sd_wipe_free(i->body, i->body_len + 1);
+	i->body = NULL;
+}
+
+int idem_check(struct store_txn *t, struct app *app, const char *tenant, struct idem *i,
+	       struct sd_err *err)
+{
+	struct store_idem rec;
+	unsigned char *pt = NULL;
+	size_t len = 0;
+	char path[300];
+	int rc;
+
+	if (!i->active)
+		return 0;
+	idem_free(i);
+	rc = store_idem_get(t, tenant, i->key, 1, &rec, err);
+	if (rc == SD_ENOTFOUND)
+		return 0;
+	if (rc != 0)
+		return rc;
+	if (rec.created_us + IDEM_TTL_US < sd_now_us()) {
+		store_idem_free(&rec); /* expired: the key is free again */
+		return 0;
+	}
+	if (CRYPTO_memcmp(rec.hash, i->hash, 32) != 0) {
+		store_idem_free(&rec);
+		return sd_err_set(err, SD_ECONFLICT,
+				  "X-Request-Id was already used for a different request (idempotency key)");
+	}
+	if (rec.state == IDEM_IN_PROGRESS) {
+		int stale = rec.created_us + IDEM_IN_PROGRESS_MAX_US < sd_now_us();
+		store_idem_free(&rec);
+		if (stale) /* its process died: the reaper revokes what it left */
+			return 0;
+		return sd_err_set(err, SD_ECONFLICT, "a request with this X-Request-Id is still in progress");
+	}
+	aad_path(i, path);
+	rc = envelope_open(app->kms, tenant, path, 0, rec.body, rec.body_len, &pt, &len, err);
+	store_idem_free(&rec);
+	if (rc != 0)
+		return rc;
+	i->status = rec.status;
+	i->body = (char *)pt;
+	i->body_len = len;
+	return IDEM_REPLAY;
+}
+
+int idem_record(struct store_txn *t, struct app *app, const char *tenant, const struct idem *i,
+		int status, const char *body, int in_progress, struct sd_err *err)
+{
+	struct store_idem rec;
+	char path[300];
+	int rc;
+
+	if (!i->active)
+		return 0;
+	memset(&rec, 0, sizeof(rec));
+	rec.created_us = sd_now_us();
+	rec.state = in_progress ? IDEM_IN_PROGRESS : IDEM_DONE;
+	memcpy(rec.hash, i->hash, 32);
+	rec.status = status;
+	aad_path(i, path);
+	rc = envelope_seal(app->kms, tenant, path, 0, (const unsigned char *)(body ? body : ""),
+			   body ? strlen(body) : 0, &rec.body, &rec.body_len, err);
+	if (rc == 0)
+		rc = store_idem_put(t, tenant, i->key, &rec, err);
+	free(rec.body);
+	return rc;
+}
+
+int idem_release(struct store_txn *t, struct app *app, const char *tenant, const struct idem *i,
+		 struct sd_err *err)
+{
+	struct store_idem rec;
+
+	(void)app;
+	if (!i->active)
+		return 0;
+	memset(&rec, 0, sizeof(rec));
+	rec.created_us = 1; /* long expired: idem_check treats the key as free */
+	rec.state = IDEM_DONE;
+	memcpy(rec.hash, i->hash, 32);
+	return store_idem_put(t, tenant, i->key, &rec, err);
+}
+
+void idem_reply(struct http_req *r, const struct idem *i)
+{
+	evhttp_add_header(evhttp_request_get_output_headers(r->ev), "Idempotent-Replayed", "true");
+	if (i->body_len == 0) {
+		http_reply_raw(r, i->status, "application/json", "", 0);
+		return;
+	}
+	http_reply_raw(r, i->status, "application/json", i->body, i->body_len);
+}
+
+struct collect_ctx {
+	int deleted;
+};
+
+static int collect_txn(struct store_txn *t, void *arg, struct sd_err *err)
+{
+	struct collect_ctx *c = arg;
+
+	return store_idem_expire(t, sd_now_us() - IDEM_TTL_US, 1000, &c->deleted, err);
+}
+
+int idem_collect(struct app *app)
+{
+	struct collect_ctx c = { 0 };
+	struct sd_err err;
+
+	if (store_run(app->store, collect_txn, &c, &err) != 0) {
+		log_warn("idempotency records: collection failed: %s", err.msg);
+		return 0;
+	}
+	if (c.deleted > 0)
+		log_debug("idempotency records: %d expired record(s) removed", c.deleted);
+	return c.deleted;
+}
