@@ -30,6 +30,7 @@ void config_defaults(struct sd_config *c)
 	c->max_body_bytes = 1024 * 1024;
 	c->max_header_bytes = 16 * 1024;
 	c->request_timeout_s = 30;
+	c->header_timeout_s = 10;
 	c->rate_rps = 10;
 	c->rate_burst = 20;
 	c->max_connections = 4096;
@@ -225,6 +226,11 @@ static int config_set_plain(struct sd_config *c, const char *section, const char
 	if (IS("limits", "request_timeout_s")) {
 		if ((rc = set_int(&n, name, v, 1, 3600, err)) == 0)
 			c->request_timeout_s = (int)n;
+		return rc;
+	}
+	if (IS("limits", "header_timeout_s")) {
+		if ((rc = set_int(&n, name, v, 1, 3600, err)) == 0)
+			c->header_timeout_s = (int)n;
 		return rc;
 	}
 	if (IS("limits", "rate_limit")) {

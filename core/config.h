@@ -33,6 +33,7 @@ struct sd_config {
 	size_t max_body_bytes;      /* request body cap (413 beyond) */
 	size_t max_header_bytes;    /* request header cap */
 	int request_timeout_s;      /* read/write timeout of a connection */
+	int header_timeout_s;       /* a new connection's first request headers must arrive within this */
 	double rate_rps;            /* per-tenant default; 0 = off */
 	int rate_burst;
 	double class_rps[RL_CLASSES];  /* per endpoint class; < 0 = rate_rps */

@@ -16,6 +16,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,12 +31,18 @@
 #include "route.h"
 #include "util.h"
 
+struct conn;
+
 struct http_thread {
 	pthread_t tid;
 	struct event_base *base;
 	struct evhttp *http;
 	struct http_server *srv;
+	struct conn *conns;     /* connections of this loop (conn_sweep) */
+	struct event *sweep;
 };
+
+static void conn_served(struct http_thread *t, struct evhttp_request *ev);
 
 struct http_server {
 	struct app *app;
@@ -44,7 +51,12 @@ struct http_server {
 	int nthreads;
 	struct http_thread *threads;
 	SSL_CTX *ssl;
+	atomic_int conns;               /* open connections */
+	atomic_ullong conns_refused;    /* over max_connections */
+	atomic_ullong conns_slow;       /* dropped for slow headers */
 };
+
+static struct http_server *the_server; /* for /metrics */
 
 /* --- replies ------------------------------------------------------------ */
 
@@ -270,6 +282,7 @@ static void on_request(struct evhttp_request *ev, void *arg)
 	rp->app = app;
 	rp->t0 = sd_mono_ns();
 	rp->method = evhttp_request_get_command(ev);
+	conn_served(t, ev);
 	TAILQ_INIT(&rp->query);
 
 	rid = evhttp_find_header(evhttp_request_get_input_headers(ev), "X-Request-Id");
@@ -309,18 +322,129 @@ static void on_request(struct evhttp_request *ev, void *arg)
 		req_finish(rp);
 }
 
-/* --- TLS ------------------------------------------------------------------ */
+/* --- connections: cap and header deadline ----------------------------------
+ *
+ * libevent 2.1's evhttp has no connection limit and only per-read timeouts,
+ * so a client sending one byte every few seconds would hold a connection
+ * forever. Each loop keeps a list of the bufferevents it handed to evhttp
+ * (holding a reference so that a freed one is recognisable: evhttp clears
+ * its callbacks) and sweeps it a few times a second: a connection whose
+ * first request has not arrived in time, or that is over the cap, is shut
+ * down; one that evhttp has freed is released. (A filtering bufferevent
+ * would see every byte, but filters lose wake-ups under evhttp with
+ * threads in libevent 2.1.) */
 
-static struct bufferevent *tls_bevcb(struct event_base *base, void *arg)
+#define SWEEP_MS 250
+
+struct conn {
+	struct bufferevent *bev;
+	uint64_t born_ns;
+	int served;   /* a request arrived on it */
+	int refuse;   /* over the cap: shut down at the next sweep */
+	struct conn *next;
+};
+
+static struct conn *conn_find(struct http_thread *t, struct bufferevent *bev)
 {
-	SSL_CTX *ctx = arg;
-	SSL *ssl = SSL_new(ctx);
-
-	if (ssl == NULL)
-		return NULL;
-	return bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
-					      BEV_OPT_CLOSE_ON_FREE);
+	for (struct conn *c = t->conns; c != NULL; c = c->next)
+		if (c->bev == bev)
+			return c;
+	return NULL;
 }
+
+static void conn_sweep(evutil_socket_t fd, short what, void *arg)
+{
+	struct http_thread *t = arg;
+	struct http_server *s = t->srv;
+	uint64_t now = sd_mono_ns(), limit = (uint64_t)s->app->cfg->header_timeout_s * 1000000000u;
+	struct conn **pp = &t->conns;
+
+	(void)fd;
+	(void)what;
+	while (*pp != NULL) {
+		struct conn *c = *pp;
+		bufferevent_data_cb rcb;
+		bufferevent_event_cb ecb;
+		void *cbarg;
+
+		bufferevent_getcb(c->bev, &rcb, NULL, &ecb, &cbarg);
+		if (rcb == NULL && ecb == NULL) { /* evhttp is done with it */
+			*pp = c->next;
+			bufferevent_decref(c->bev);
+			atomic_fetch_sub(&s->conns, 1);
+			free(c);
+			continue;
+		}
+		if (c->refuse || (!c->served && now - c->born_ns > limit)) {
+			evutil_socket_t sock = bufferevent_getfd(c->bev);
+			if (!c->refuse)
+				atomic_fetch_add(&s->conns_slow, 1);
+			c->refuse = 0;
+			c->served = 1; /* once */
+			if (sock >= 0)
+				shutdown(sock, SHUT_RDWR); /* evhttp sees the end and frees it */
+		}
+		pp = &c->next;
+	}
+}
+
+static struct bufferevent *conn_bevcb(struct event_base *base, void *arg)
+{
+	struct http_thread *t = arg;
+	struct http_server *s = t->srv;
+	struct bufferevent *bev;
+	struct conn *c = calloc(1, sizeof(*c));
+
+	if (c == NULL)
+		return NULL;
+	if (s->ssl != NULL) {
+		SSL *ssl = SSL_new(s->ssl);
+		bev = ssl ? bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
+							   BEV_OPT_CLOSE_ON_FREE)
+			  : NULL;
+	} else {
+		bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+	}
+	if (bev == NULL) {
+		free(c);
+		return NULL;
+	}
+	bufferevent_incref(bev);
+	c->bev = bev;
+	c->born_ns = sd_mono_ns();
+	if (atomic_fetch_add(&s->conns, 1) >= s->app->cfg->max_connections) {
+		c->refuse = 1;
+		atomic_fetch_add(&s->conns_refused, 1);
+	}
+	c->next = t->conns;
+	t->conns = c;
+	return bev;
+}
+
+/* A request arrived: its connection is no longer waiting for headers. */
+static void conn_served(struct http_thread *t, struct evhttp_request *ev)
+{
+	struct evhttp_connection *evcon = evhttp_request_get_connection(ev);
+	struct conn *c = evcon ? conn_find(t, evhttp_connection_get_bufferevent(evcon)) : NULL;
+
+	if (c != NULL)
+		c->served = 1;
+}
+
+void http_metrics_render(struct evbuffer *out)
+{
+	struct http_server *s = the_server;
+
+	if (s == NULL)
+		return;
+	evbuffer_add_printf(out,
+			    "# TYPE secretsd_connections_open gauge\nsecretsd_connections_open %d\n"
+			    "# TYPE secretsd_connections_refused_total counter\nsecretsd_connections_refused_total %llu\n"
+			    "# TYPE secretsd_connections_slow_dropped_total counter\nsecretsd_connections_slow_dropped_total %llu\n",
+			    atomic_load(&s->conns), atomic_load(&s->conns_refused), atomic_load(&s->conns_slow));
+}
+
+/* --- TLS ------------------------------------------------------------------ */
 
 static SSL_CTX *tls_context(const struct sd_config *c, struct sd_err *err)
 {
@@ -441,8 +565,14 @@ static int thread_setup(struct http_server *s, struct http_thread *t, struct sd_
 						    EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD |
 						    EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS);
 	evhttp_set_gencb(t->http, on_request, t);
-	if (s->ssl != NULL)
-		evhttp_set_bevcb(t->http, tls_bevcb, s->ssl);
+	evhttp_set_bevcb(t->http, conn_bevcb, t);
+	t->sweep = event_new(t->base, -1, EV_PERSIST, conn_sweep, t);
+	if (t->sweep == NULL)
+		return sd_err_set(err, SD_EINTERNAL, "cannot create the connection sweeper");
+	{
+		struct timeval iv = { 0, SWEEP_MS * 1000 };
+		event_add(t->sweep, &iv);
+	}
 	/* Each evhttp closes the socket it accepts on, so each gets a dup. */
 	fd = dup(s->fd);
 	if (fd < 0 || evhttp_accept_socket_with_handle(t->http, fd) == NULL) {
@@ -478,6 +608,7 @@ struct http_server *http_start(struct app *app, struct sd_err *err)
 	for (int i = 0; i < s->nthreads; i++)
 		if (thread_setup(s, &s->threads[i], err) != 0)
 			goto fail;
+	the_server = s;
 	for (int i = 0; i < s->nthreads; i++)
 		if (pthread_create(&s->threads[i].tid, NULL, thread_main, &s->threads[i]) != 0) {
 			sd_err_set(err, SD_EINTERNAL, "cannot start thread");
@@ -516,13 +647,22 @@ void http_stop(struct http_server *s)
 	for (int i = 0; i < s->nthreads; i++)
 		event_base_loopbreak(s->threads[i].base);
 	for (int i = 0; i < s->nthreads; i++) {
-		pthread_join(s->threads[i].tid, NULL);
-		evhttp_free(s->threads[i].http);
-		event_base_free(s->threads[i].base);
+		struct http_thread *t = &s->threads[i];
+		pthread_join(t->tid, NULL);
+		evhttp_free(t->http);
+		while (t->conns != NULL) {
+			struct conn *c = t->conns;
+			t->conns = c->next;
+			bufferevent_decref(c->bev);
+			free(c);
+		}
+		event_free(t->sweep);
+		event_base_free(t->base);
 	}
 	free(s->threads);
 	close(s->fd);
 	if (s->ssl)
 		SSL_CTX_free(s->ssl);
+	the_server = NULL;
 	free(s);
 }

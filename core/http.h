@@ -45,6 +45,9 @@ struct http_server;
 struct http_server *http_start(struct app *app, struct sd_err *err);
 /* Stop the loops and free everything. */
 void http_stop(struct http_server *s);
+/* Connection counters for /metrics. */
+struct evbuffer;
+void http_metrics_render(struct evbuffer *out);
 /* The port actually bound (useful with port 0). */
 int http_port(const struct http_server *s);
 

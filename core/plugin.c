@@ -13,11 +13,14 @@
 #include <openssl/rand.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "log.h"
 #include "util.h"
+
+static int type_ok(int type, const char *v);
 
 /* The size of the 1.0 descriptor: anything smaller is refused. */
 #define DESC_1_0_SIZE (offsetof(struct sd_plugin, free_str) + sizeof(void (*)(char *)))
@@ -180,7 +183,13 @@ static int settings_ok(const struct sd_setting *s, const char *what, struct sd_e
 		if (i >= SETTINGS_MAX)
 			return sd_err_set(err, SD_EINVAL, "plugin declares more than %d %s", SETTINGS_MAX, what);
 		if (s[i].type < SD_SET_STRING || s[i].type > SD_SET_URL)
-			return sd_err_set(err, SD_EINVAL, "plugin setting '%.64s' has an unknown type", s[i].name);
+			return sd_err_set(err, SD_EINVAL, "%s '%.64s' has an unknown type", what, s[i].name);
+		if (s[i].default_value != NULL && !type_ok(s[i].type, s[i].default_value))
+			return sd_err_set(err, SD_EINVAL, "%s '%.64s' has a default of the wrong type", what,
+					  s[i].name);
+		for (int k = 0; k < i; k++)
+			if (strcmp(s[k].name, s[i].name) == 0)
+				return sd_err_set(err, SD_EINVAL, "%s '%.64s' is declared twice", what, s[i].name);
 	}
 	return 0;
 }
@@ -198,8 +207,8 @@ static int check_desc(const struct sd_plugin *d, struct sd_err *err)
 	if (d->struct_size < DESC_1_0_SIZE)
 		return sd_err_set(err, SD_EINVAL, "descriptor is %u bytes, ABI 1.0 needs %zu", d->struct_size,
 				  (size_t)DESC_1_0_SIZE);
-	if (!name_ok(d->name))
-		return sd_err_set(err, SD_EINVAL, "plugin name must be 1-63 of [a-z0-9_-]");
+	if (!name_ok(d->name) || strchr(d->name, '-') != NULL)
+		return sd_err_set(err, SD_EINVAL, "plugin name must be 1-63 of [a-z0-9_]");
 	if (d->kind != SD_KIND_LEASE && d->kind != SD_KIND_KMS)
 		return sd_err_set(err, SD_EINVAL, "unknown plugin kind %d", d->kind);
 	if (d->init == NULL || d->fini == NULL || d->health == NULL)
@@ -211,30 +220,41 @@ static int check_desc(const struct sd_plugin *d, struct sd_err *err)
 				  "missing mandatory callback for a lease plugin (issue, renew, revoke, free_kv or free_str)");
 	if (d->kind == SD_KIND_KMS)
 		return sd_err_set(err, SD_EINVAL, "kms plugins are not supported by this host yet");
-	if (settings_ok(d->plugin_settings, "plugin settings", err) != 0 ||
-	    settings_ok(d->role_settings, "role settings", err) != 0)
+	if (settings_ok(d->plugin_settings, "plugin setting", err) != 0 ||
+	    settings_ok(d->role_settings, "role setting", err) != 0)
 		return err->code;
 	return 0;
 }
 
-static int hash_fd(int fd, unsigned char out[32])
+/* Copy fd into a new sealed memfd while hashing what was copied. The
+ * library is loaded from the memfd: exactly the bytes that were hashed, with
+ * an identity of its own (glibc reuses an already-loaded object whose path
+ * string or inode matches, so neither the file nor /proc/self/fd/N of it
+ * would be safe to load twice). Returns the memfd or -1. */
+static int copy_and_hash(int fd, unsigned char out[32])
 {
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	unsigned char buf[65536];
 	unsigned int n = 32;
 	ssize_t got;
-	int rc = -1;
+	int mfd = memfd_create("secretsd-plugin", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 
-	if (ctx == NULL || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
-		goto out;
-	while ((got = read(fd, buf, sizeof(buf))) > 0)
-		if (EVP_DigestUpdate(ctx, buf, (size_t)got) != 1)
-			goto out;
-	if (got == 0 && EVP_DigestFinal_ex(ctx, out, &n) == 1)
-		rc = 0;
-out:
+	if (ctx == NULL || mfd < 0 || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
+		goto fail;
+	while ((got = read(fd, buf, sizeof(buf))) > 0) {
+		if (EVP_DigestUpdate(ctx, buf, (size_t)got) != 1 || write(mfd, buf, (size_t)got) != got)
+			goto fail;
+	}
+	if (got != 0 || EVP_DigestFinal_ex(ctx, out, &n) != 1 ||
+	    fcntl(mfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) != 0)
+		goto fail;
 	EVP_MD_CTX_free(ctx);
-	return rc;
+	return mfd;
+fail:
+	EVP_MD_CTX_free(ctx);
+	if (mfd >= 0)
+		close(mfd);
+	return -1;
 }
 
 static void hex32(const unsigned char b[32], char out[65])
@@ -263,8 +283,10 @@ int plugin_open(const char *file, const unsigned char *pin, struct plugin **out,
 		close(fd);
 		return sd_err_set(err, SD_EINTERNAL, "out of memory");
 	}
+	p->memfd = -1;
 	sd_strlcpy(p->file, file, sizeof(p->file));
-	if (hash_fd(fd, p->sha256) != 0) {
+	p->memfd = copy_and_hash(fd, p->sha256);
+	if (p->memfd < 0) {
 		sd_err_set(err, SD_EINVAL, "cannot read %s", file);
 		goto fail;
 	}
@@ -275,8 +297,9 @@ int plugin_open(const char *file, const unsigned char *pin, struct plugin **out,
 			   have, want);
 		goto fail;
 	}
-	/* Load what was hashed: the same open file, not the name again. */
-	snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", fd);
+	/* Load what was hashed: the sealed copy, never the name again. The
+	 * memfd stays open while the library is loaded, so its path is unique. */
+	snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", p->memfd);
 	p->dl = dlopen(fdpath, RTLD_NOW | RTLD_LOCAL);
 	if (p->dl == NULL) {
 		sd_err_set(err, SD_EINVAL, "cannot load %s: %s", file, dlerror());
@@ -304,6 +327,8 @@ fail:
 	close(fd);
 	if (p->dl)
 		dlclose(p->dl);
+	if (p->memfd >= 0)
+		close(p->memfd);
 	free(p);
 	return err->code;
 }
@@ -316,6 +341,8 @@ void plugin_close(struct plugin *p)
 		p->desc->fini(p->state);
 	if (p->dl)
 		dlclose(p->dl);
+	if (p->memfd >= 0)
+		close(p->memfd);
 	kv_free(p->settings);
 	free(p);
 }

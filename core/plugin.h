@@ -30,6 +30,7 @@ struct plugin {
 	char file[PATH_MAX];
 	unsigned char sha256[32];
 	void *dl;
+	int memfd;                   /* the sealed copy dlopen'ed (open while loaded) */
 	const struct sd_plugin *desc;
 	void *state;                 /* from desc->init */
 	struct sd_kv *settings;      /* owned, NULL-terminated */

@@ -48,6 +48,7 @@ void route_metrics(struct http_req *r)
 	metrics_render(r->app->metrics, b);
 	store_metrics_render(r->app->store, b);
 	leases_metrics_render(r->app, b);
+	http_metrics_render(b);
 	len = evbuffer_get_length(b);
 	text = malloc(len + 1);
 	if (text == NULL) {

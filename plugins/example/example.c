@@ -1,0 +1,1 @@
+../../sdk/example/example.c

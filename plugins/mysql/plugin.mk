@@ -1,0 +1,2 @@
+# MariaDB / MySQL lease plugin: dynamic users through libmariadb (Connector/C).
+mysql_PKGS := libmariadb

@@ -1,0 +1,2 @@
+# PostgreSQL lease plugin: dynamic roles through libpq.
+postgresql_PKGS := libpq
