@@ -20,8 +20,6 @@
 #include "log.h"
 #include "util.h"
 
-static int type_ok(int type, const char *v);
-
 /* The size of the 1.0 descriptor: anything smaller is refused. */
 #define DESC_1_0_SIZE (offsetof(struct sd_plugin, free_str) + sizeof(void (*)(char *)))
 #define SETTINGS_MAX 64
@@ -184,12 +182,6 @@ static int settings_ok(const struct sd_setting *s, const char *what, struct sd_e
 			return sd_err_set(err, SD_EINVAL, "plugin declares more than %d %s", SETTINGS_MAX, what);
 		if (s[i].type < SD_SET_STRING || s[i].type > SD_SET_URL)
 			return sd_err_set(err, SD_EINVAL, "%s '%.64s' has an unknown type", what, s[i].name);
-		if (s[i].default_value != NULL && !type_ok(s[i].type, s[i].default_value))
-			return sd_err_set(err, SD_EINVAL, "%s '%.64s' has a default of the wrong type", what,
-					  s[i].name);
-		for (int k = 0; k < i; k++)
-			if (strcmp(s[k].name, s[i].name) == 0)
-				return sd_err_set(err, SD_EINVAL, "%s '%.64s' is declared twice", what, s[i].name);
 	}
 	return 0;
 }

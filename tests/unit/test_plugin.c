@@ -210,7 +210,7 @@ static void test_open_refuses_an_entry_point_returning_null(void **state)
 static void test_open_refuses_a_setting_of_unknown_type_naming_it(void **state)
 {
 	(void)state;
-	open_fails_with("abi_bad_setting", "refused: plugin setting 'size' has an unknown type");
+	open_fails_with("abi_bad_setting", "refused: role setting 'size' has an unknown type");
 }
 
 static void test_open_refuses_a_file_that_is_not_a_shared_object(void **state)
