@@ -12,6 +12,7 @@ struct auth;
 struct metrics;
 struct leases;
 struct ratelimit;
+struct evidence;
 
 struct app {
 	struct sd_config *cfg;
@@ -21,6 +22,7 @@ struct app {
 	struct metrics *metrics; /* counters for /metrics (core/metrics.c) */
 	struct leases *leases;   /* lease engine, plugin registry (core/leases.c) */
 	struct ratelimit *ratelimit; /* per-tenant and per-address limits */
+	struct evidence *evidence;   /* evidence chain HMAC key (core/evidence.c) */
 	atomic_int stopping;
 };
 

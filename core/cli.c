@@ -12,6 +12,7 @@
 
 #include "app.h"
 #include "config.h"
+#include "evidence.h"
 #include "issuer.h"
 #include "log.h"
 #include "plugin.h"
@@ -29,7 +30,9 @@ static void usage(FILE *f)
 		"               [--set SECTION.KEY=VALUE]...\n"
 		"  secretsd serve --config FILE\n"
 		"  secretsd token create --data-dir DIR --tenant T --sub S --scope \"S1 S2\" [--ttl SECONDS]\n"
-		"  secretsd plugin check FILE.so\n");
+		"  secretsd plugin check FILE.so\n"
+		"  secretsd evidence export --data-dir DIR\n"
+		"  secretsd evidence verify --file FILE\n");
 }
 
 /* Returns the value of option argv[*i] ("--name VALUE" or "--name=VALUE"),
@@ -260,6 +263,43 @@ static int cmd_token(int argc, char **argv)
 	return 0;
 }
 
+static int cmd_evidence(int argc, char **argv)
+{
+	const char *v, *dir = NULL, *file = NULL;
+	char abs[PATH_MAX];
+
+	if (argc < 1 || (strcmp(argv[0], "export") != 0 && strcmp(argv[0], "verify") != 0)) {
+		usage(stderr);
+		return 2;
+	}
+	for (int i = 1; i < argc; i++) {
+		if ((v = opt(argc, argv, &i, "--data-dir")) != NULL)
+			dir = v;
+		else if ((v = opt(argc, argv, &i, "--file")) != NULL)
+			file = v;
+		else {
+			fprintf(stderr, "secretsd evidence: unknown option %s\n", argv[i]);
+			return 2;
+		}
+	}
+	if (strcmp(argv[0], "verify") == 0) {
+		if (file == NULL) {
+			fprintf(stderr, "secretsd evidence verify: --file FILE is required\n");
+			return 2;
+		}
+		return evidence_verify_cli(file, stdout, stderr);
+	}
+	if (dir == NULL) {
+		fprintf(stderr, "secretsd evidence export: --data-dir DIR is required\n");
+		return 2;
+	}
+	if (realpath(dir, abs) == NULL) {
+		fprintf(stderr, "secretsd evidence export: %s: %s\n", dir, strerror(errno));
+		return 1;
+	}
+	return evidence_export_cli(abs, stdout, stderr);
+}
+
 int cli_main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -274,6 +314,8 @@ int cli_main(int argc, char **argv)
 		return cmd_token(argc - 2, argv + 2);
 	if (strcmp(argv[1], "plugin") == 0 && argc == 4 && strcmp(argv[2], "check") == 0)
 		return plugin_check_cli(argv[3], stdout);
+	if (strcmp(argv[1], "evidence") == 0)
+		return cmd_evidence(argc - 2, argv + 2);
 	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
 		usage(stdout);
 		return 0;

@@ -54,6 +54,7 @@ struct http_server {
 	atomic_int conns;               /* open connections */
 	atomic_ullong conns_refused;    /* over max_connections */
 	atomic_ullong conns_slow;       /* dropped for slow headers */
+	int halted;
 };
 
 static struct http_server *the_server; /* for /metrics */
@@ -640,15 +641,26 @@ int http_port(const struct http_server *s)
 	return s->port;
 }
 
+void http_halt(struct http_server *s)
+{
+	if (s == NULL || s->halted)
+		return;
+	for (int i = 0; i < s->nthreads; i++)
+		event_base_loopbreak(s->threads[i].base);
+	for (int i = 0; i < s->nthreads; i++)
+		pthread_join(s->threads[i].tid, NULL);
+	s->halted = 1;
+}
+
 void http_stop(struct http_server *s)
 {
 	if (s == NULL)
 		return;
-	for (int i = 0; i < s->nthreads; i++)
-		event_base_loopbreak(s->threads[i].base);
+	http_halt(s);
 	for (int i = 0; i < s->nthreads; i++) {
 		struct http_thread *t = &s->threads[i];
-		pthread_join(t->tid, NULL);
+		/* Replies that workers queued after the loops stopped. */
+		event_base_loop(t->base, EVLOOP_NONBLOCK);
 		evhttp_free(t->http);
 		while (t->conns != NULL) {
 			struct conn *c = t->conns;

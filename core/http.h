@@ -43,7 +43,9 @@ struct http_server;
 
 /* Bind cfg->listen and start the loop threads. */
 struct http_server *http_start(struct app *app, struct sd_err *err);
-/* Stop the loops and free everything. */
+/* Stop the loops (no request is served after this). */
+void http_halt(struct http_server *s);
+/* Halt if needed, deliver replies queued meanwhile, free everything. */
 void http_stop(struct http_server *s);
 /* Connection counters for /metrics. */
 struct evbuffer;

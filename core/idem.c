@@ -29,6 +29,7 @@ void idem_init(struct idem *i, struct http_req *r)
 	char m[8];
 
 	memset(i, 0, sizeof(*i));
+	sd_strlcpy(i->request_id, r->reqid, sizeof(i->request_id));
 	if (!r->reqid_from_client || (r->method != EVHTTP_REQ_POST && r->method != EVHTTP_REQ_DELETE))
 		return;
 	i->active = 1;

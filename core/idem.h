@@ -26,6 +26,7 @@ struct store_txn;
 struct idem {
 	int active;               /* the client sent a key on a POST or DELETE */
 	char key[256];
+	char request_id[256];     /* the request's X-Request-Id either way (for evidence) */
 	unsigned char hash[32];
 	/* filled by idem_check on a replay */
 	int status;

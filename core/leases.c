@@ -13,6 +13,7 @@
 
 #include "app.h"
 #include "auth.h"
+#include "evidence.h"
 #include "idem.h"
 #include "log.h"
 #include "store.h"
@@ -79,8 +80,8 @@ static int64_t due_of(const struct lease *l, struct app *app)
 		return 0;
 	if (l->next_attempt_us > 0)
 		return l->next_attempt_us;
-	if (l->state == LEASE_PENDING)
-		return l->created_us + (call_timeout_ms(app) + 5000) * 1000;
+	if (l->state == LEASE_PENDING) /* the issuing call may wait in the queue, then run to its deadline */
+		return l->created_us + (2 * call_timeout_ms(app) + 30000) * 1000;
 	return l->expires_us;
 }
 
@@ -150,7 +151,24 @@ struct put_ctx {
 	struct idem *idem;
 	int idem_op;
 	const char *reply;  /* IDEM_FINISH: the reply to store */
+	const struct evidence_event *ev; /* appended in the same transaction, or NULL */
 };
+
+/* Fill ev for lease l. */
+static void lease_event(struct evidence_event *ev, const char *tenant, const struct lease *l,
+			const char *actor, const char *action, const char *outcome, const char *detail,
+			const char *request_id)
+{
+	memset(ev, 0, sizeof(*ev));
+	ev->tenant = tenant;
+	ev->actor = actor;
+	ev->action = action;
+	ev->role = l->role;
+	ev->lease_id = l->id;
+	ev->outcome = outcome;
+	ev->detail = detail && detail[0] ? detail : NULL;
+	ev->request_id = request_id && request_id[0] ? request_id : NULL;
+}
 
 static int put_txn(struct store_txn *t, void *arg, struct sd_err *err)
 {
@@ -171,20 +189,22 @@ static int put_txn(struct store_txn *t, void *arg, struct sd_err *err)
 		rc = idem_record(t, c->app, c->tenant, c->idem, 200, c->reply, 0, err);
 	else if (rc == 0 && c->idem_op == IDEM_RELEASE)
 		rc = idem_release(t, c->app, c->tenant, c->idem, err);
+	if (rc == 0 && c->ev != NULL)
+		rc = evidence_append(t, c->app, c->ev, err);
 	return rc;
 }
 
 static int lease_put(struct app *app, const char *tenant, const struct lease *l, struct sd_err *err)
 {
-	struct put_ctx c = { app, tenant, l, NULL, IDEM_NONE, NULL };
+	struct put_ctx c = { app, tenant, l, NULL, IDEM_NONE, NULL, NULL };
 
 	return store_run(app->store, put_txn, &c, err);
 }
 
 static int lease_put_idem(struct app *app, const char *tenant, const struct lease *l, struct idem *idem,
-			  int op, const char *reply, struct sd_err *err)
+			  int op, const char *reply, const struct evidence_event *ev, struct sd_err *err)
 {
-	struct put_ctx c = { app, tenant, l, idem, idem != NULL && idem->active ? op : IDEM_NONE, reply };
+	struct put_ctx c = { app, tenant, l, idem, idem != NULL && idem->active ? op : IDEM_NONE, reply, ev };
 
 	return store_run(app->store, put_txn, &c, err);
 }
@@ -382,7 +402,9 @@ struct job {
 	char *handle;
 	lease_done_fn done;
 	void *arg;
-	struct idem idem;   /* issue: the request's idempotency key */
+	struct idem idem;   /* issue: the request's idempotency key (and request id) */
+	char actor[257];    /* who asked (renew, revoke); "" = the system */
+	struct sd_kv fallback_kv[2]; /* {"role", name} when the role is gone from plugins.conf */
 };
 
 static void crash_point(const char *name)
@@ -453,18 +475,20 @@ static void issue_done(void *arg)
 		j->l.revocable = !(rv != NULL && strcmp(rv, "false") == 0);
 		if (j->handle != NULL)
 			sd_strlcpy(j->l.handle, j->handle, sizeof(j->l.handle));
+		struct evidence_event ev;
+		lease_event(&ev, j->tenant, &j->l, j->l.holder, "lease.issue", "ok", NULL, j->idem.request_id);
 		if (j->idem.active) {
 			json_t *reply = lease_issue_reply(&j->l, j->creds);
 			char *text = reply ? json_dumps(reply, JSON_COMPACT) : NULL;
 			json_decref(reply);
-			rc = text ? lease_put_idem(j->app, j->tenant, &j->l, &j->idem, IDEM_FINISH, text, &err)
+			rc = text ? lease_put_idem(j->app, j->tenant, &j->l, &j->idem, IDEM_FINISH, text, &ev, &err)
 				  : sd_err_set(&err, SD_EINTERNAL, "out of memory");
 			if (text != NULL) {
 				OPENSSL_cleanse(text, strlen(text));
 				sd_json_free(text);
 			}
 		} else {
-			rc = lease_put(j->app, j->tenant, &j->l, &err);
+			rc = lease_put_idem(j->app, j->tenant, &j->l, NULL, IDEM_NONE, NULL, &ev, &err);
 		}
 		if (rc != 0) {
 			/* The record stays pending and due: the reaper revokes it. */
@@ -482,7 +506,12 @@ static void issue_done(void *arg)
 		j->l.next_attempt_us = sd_now_us();
 		j->l.revoke_requested = 1;
 		/* the key is released: a retry with it may try again */
-		lease_put_idem(j->app, j->tenant, &j->l, &j->idem, IDEM_RELEASE, NULL, &err);
+		{
+			struct evidence_event ev;
+			lease_event(&ev, j->tenant, &j->l, j->l.holder, "lease.issue", "failed", j->call.err,
+				    j->idem.request_id);
+			lease_put_idem(j->app, j->tenant, &j->l, &j->idem, IDEM_RELEASE, NULL, &ev, &err);
+		}
 		rc = plugin_result(j->prc);
 		sd_err_set(&err, rc == SD_ENOTFOUND ? SD_EINTERNAL : rc, "provider %s: %s", j->plugin->name,
 			   j->call.err);
@@ -558,12 +587,12 @@ int leases_issue(struct app *app, struct event_base *base, const char *tenant, c
 	j->l.expires_us = now + ttl_s * 1000000;
 	j->l.max_expires_us = now + role->max_ttl_s * 1000000;
 	j->l.revocable = 1;
-	if (idem != NULL && idem->active) {
+	if (idem != NULL) {
 		j->idem = *idem;
 		j->idem.body = NULL;
 	}
 	/* Pending first: a crash from here on leaves a record to revoke. */
-	rc = lease_put_idem(app, tenant, &j->l, &j->idem, IDEM_START, NULL, err);
+	rc = lease_put_idem(app, tenant, &j->l, &j->idem, IDEM_START, NULL, NULL, err);
 	if (rc == IDEM_REPLAY) {
 		/* hand the stored reply to the caller's idem */
 		idem->status = j->idem.status;
@@ -630,6 +659,12 @@ static int renew_txn(struct store_txn *t, void *arg, struct sd_err *err)
 		return sd_err_set(err, SD_EINTERNAL, "out of memory");
 	rc = store_lease_put(t, j->tenant, cur.id, due_of(&cur, c->app), out, err);
 	free(out);
+	if (rc == 0) {
+		struct evidence_event ev;
+		lease_event(&ev, j->tenant, &cur, j->actor[0] ? j->actor : cur.holder, "lease.renew", "ok", NULL,
+			    j->idem.request_id);
+		rc = evidence_append(t, c->app, &ev, err);
+	}
 	return rc;
 }
 
@@ -654,7 +689,12 @@ static void renew_done(void *arg)
 	job_free(j);
 }
 
-static struct job *job_for(struct app *app, const char *tenant, const struct lease *l, struct sd_err *err)
+/* A job for lease l. When its plugin is not loaded: NULL with err, unless
+ * allow_missing (the reaper), which gets a job whose revocation fails, so
+ * that the attempt is counted and the lease ends in revoke_failed rather
+ * than blocking the queue. */
+static struct job *job_for_ex(struct app *app, const char *tenant, const struct lease *l,
+			      int allow_missing, struct sd_err *err)
 {
 	struct job *j = calloc(1, sizeof(*j));
 
@@ -666,7 +706,12 @@ static struct job *job_for(struct app *app, const char *tenant, const struct lea
 	j->l = *l;
 	sd_strlcpy(j->tenant, tenant, sizeof(j->tenant));
 	j->reg = resolve(app->leases, l, &j->plugin, &j->role_kv);
-	if (j->reg == NULL) {
+	if (j->role_kv == NULL) {
+		j->fallback_kv[0].key = "role";
+		j->fallback_kv[0].value = j->l.role;
+		j->role_kv = j->fallback_kv;
+	}
+	if (j->reg == NULL && !allow_missing) {
 		sd_err_set(err, SD_EDOWN, "plugin %s is not loaded", l->plugin);
 		free(j);
 		return NULL;
@@ -674,8 +719,14 @@ static struct job *job_for(struct app *app, const char *tenant, const struct lea
 	return j;
 }
 
+static struct job *job_for(struct app *app, const char *tenant, const struct lease *l, struct sd_err *err)
+{
+	return job_for_ex(app, tenant, l, 0, err);
+}
+
 int leases_renew(struct app *app, struct event_base *base, const char *tenant, const char *id,
-		 int64_t increment_s, lease_done_fn done, void *arg, struct sd_err *err)
+		 int64_t increment_s, const char *actor, const char *request_id, lease_done_fn done,
+		 void *arg, struct sd_err *err)
 {
 	struct lease l;
 	struct job *j;
@@ -686,8 +737,12 @@ int leases_renew(struct app *app, struct event_base *base, const char *tenant, c
 	if (l.state != LEASE_ACTIVE || l.revoke_requested || l.expires_us <= now)
 		return sd_err_set(err, SD_ECONFLICT, "lease is %s; only an active lease can be renewed",
 				  l.expires_us <= now && l.state == LEASE_ACTIVE ? "expired" : lease_state_name(l.state));
-	if (increment_s <= 0)
-		increment_s = l.ttl_s > 0 ? l.ttl_s : 3600;
+	if (increment_s <= 0) {
+		struct registry *reg = leases_registry(app);
+		const struct role *role = registry_role(reg, l.role);
+		increment_s = role != NULL ? role->default_ttl_s : 3600;
+		registry_release(reg);
+	}
 	want = now + increment_s * 1000000;
 	if (want > l.max_expires_us)
 		want = l.max_expires_us; /* capped at the role's max lifetime from issue */
@@ -695,6 +750,8 @@ int leases_renew(struct app *app, struct event_base *base, const char *tenant, c
 		want = l.expires_us;
 	if ((j = job_for(app, tenant, &l, err)) == NULL)
 		return err->code;
+	sd_strlcpy(j->actor, actor ? actor : "", sizeof(j->actor));
+	sd_strlcpy(j->idem.request_id, request_id ? request_id : "", sizeof(j->idem.request_id));
 	j->expires = want;
 	j->done = done;
 	j->arg = arg;
@@ -714,6 +771,11 @@ static void revoke_work(void *arg)
 	plugin_call_init(&j->call, call_timeout_ms(j->app));
 	if (!j->l.revocable) {
 		j->prc = SD_POK; /* the provider cannot revoke early; expiry does it */
+		return;
+	}
+	if (j->plugin == NULL) {
+		j->prc = SD_PDOWN;
+		snprintf(j->call.err, sizeof(j->call.err), "plugin %s is not loaded", j->l.plugin);
 		return;
 	}
 	j->prc = j->plugin->desc->revoke(j->plugin->state, &j->call.call, j->l.id, j->role_kv,
@@ -781,6 +843,15 @@ static int finish_txn(struct store_txn *t, void *arg, struct sd_err *err)
 		return sd_err_set(err, SD_EINTERNAL, "out of memory");
 	rc = store_lease_put(t, j->tenant, cur.id, due_of(&cur, c->app), out, err);
 	free(out);
+	if (rc == 0 && (j->prc == SD_POK || c->failed_now)) {
+		struct evidence_event ev;
+		const char *action = c->failed_now ? "lease.revoke_failed"
+				     : cur.state == LEASE_EXPIRED ? "lease.expire" : "lease.revoke";
+		lease_event(&ev, j->tenant, &cur, j->actor[0] ? j->actor : "system:reaper", action,
+			    c->failed_now ? "failed" : "ok", c->failed_now ? cur.last_error : NULL,
+			    j->idem.request_id);
+		rc = evidence_append(t, c->app, &ev, err);
+	}
 	return rc;
 }
 
@@ -814,7 +885,7 @@ static void revoke_done(void *arg)
 		if (rc == 0 && j->prc != SD_POK) {
 			rc = plugin_result(j->prc);
 			sd_err_set(&err, rc == SD_EINVAL ? SD_EDOWN : rc, "provider %s: %s (will retry)",
-				   j->plugin->name, j->call.err);
+				   j->l.plugin, j->call.err);
 		}
 		j->done(j->arg, rc == 0 ? 0 : err.code, rc == 0 ? NULL : &err, &j->l, NULL);
 	}
@@ -823,18 +894,21 @@ static void revoke_done(void *arg)
 
 /* Start revoking l: on the loop `base` with done, or (reaper) on a worker. */
 static int revoke_start(struct app *app, struct event_base *base, const char *tenant,
-			const struct lease *l, lease_done_fn done, void *arg, struct sd_err *err)
+			const struct lease *l, const char *actor, const char *request_id,
+			lease_done_fn done, void *arg, struct sd_err *err)
 {
 	struct job *j;
 
 	if (inflight_add(app->leases, tenant, l->id) != 0)
 		return sd_err_set(err, SD_ECONFLICT, "a revocation of this lease is already running");
-	if ((j = job_for(app, tenant, l, err)) == NULL) {
+	if ((j = job_for_ex(app, tenant, l, done == NULL, err)) == NULL) {
 		inflight_del(app->leases, tenant, l->id);
 		return err->code;
 	}
 	j->done = done;
 	j->arg = arg;
+	sd_strlcpy(j->actor, actor ? actor : "", sizeof(j->actor));
+	sd_strlcpy(j->idem.request_id, request_id ? request_id : "", sizeof(j->idem.request_id));
 	if (workers_submit(app->leases->workers, revoke_work, revoke_done, base, j) != 0) {
 		inflight_del(app->leases, tenant, l->id);
 		job_free(j);
@@ -865,6 +939,8 @@ static int request_revoke_txn(struct store_txn *t, void *arg, struct sd_err *err
 		return sd_err_set(err, SD_EINTERNAL, "corrupt lease record");
 	if (c->l.state != LEASE_ACTIVE && c->l.state != LEASE_PENDING)
 		return 0; /* already over: nothing to do */
+	if (c->l.state == LEASE_PENDING && c->l.next_attempt_us == 0)
+		return sd_err_set(err, SD_ECONFLICT, "the lease is still being issued; try again in a moment");
 	c->l.revoke_requested = 1;
 	/* If we die before the provider answers, the reaper takes over. */
 	c->l.next_attempt_us = sd_now_us() + (call_timeout_ms(c->app) + 5000) * 1000;
@@ -877,7 +953,8 @@ static int request_revoke_txn(struct store_txn *t, void *arg, struct sd_err *err
 }
 
 int leases_revoke(struct app *app, struct event_base *base, const char *tenant, const char *id,
-		  lease_done_fn done, void *arg, struct sd_err *err)
+		  const char *actor, const char *request_id, lease_done_fn done, void *arg,
+		  struct sd_err *err)
 {
 	struct request_ctx c;
 
@@ -892,7 +969,7 @@ int leases_revoke(struct app *app, struct event_base *base, const char *tenant, 
 		return err->code;
 	if (c.l.state != LEASE_ACTIVE && c.l.state != LEASE_PENDING)
 		return LEASE_ALREADY_OVER; /* idempotent: already revoked or expired */
-	return revoke_start(app, base, tenant, &c.l, done, arg, err);
+	return revoke_start(app, base, tenant, &c.l, actor, request_id, done, arg, err);
 }
 
 /* --- list ----------------------------------------------------------------------------- */
@@ -1003,7 +1080,7 @@ static void reap_once(struct app *app)
 	c->now = sd_now_us();
 	if (store_run(app->store, due_txn, c, &err) == 0)
 		for (int i = 0; i < c->n; i++)
-			revoke_start(app, NULL, c->items[i].tenant, &c->items[i].l, NULL, NULL, &err);
+			revoke_start(app, NULL, c->items[i].tenant, &c->items[i].l, NULL, NULL, NULL, NULL, &err);
 	free(c);
 }
 

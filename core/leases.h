@@ -70,12 +70,14 @@ int leases_issue(struct app *app, struct event_base *base, const char *tenant, c
 /* The reply to an issued lease (credential fields plus lease fields). */
 json_t *lease_issue_reply(const struct lease *l, const struct sd_kv *creds);
 int leases_renew(struct app *app, struct event_base *base, const char *tenant, const char *id,
-		 int64_t increment_s, lease_done_fn done, void *arg, struct sd_err *err);
+		 int64_t increment_s, const char *actor, const char *request_id, lease_done_fn done,
+		 void *arg, struct sd_err *err);
 /* Returns LEASE_ALREADY_OVER (and no callback) when the lease was already
  * revoked or expired. */
 #define LEASE_ALREADY_OVER 2
 int leases_revoke(struct app *app, struct event_base *base, const char *tenant, const char *id,
-		  lease_done_fn done, void *arg, struct sd_err *err);
+		  const char *actor, const char *request_id, lease_done_fn done, void *arg,
+		  struct sd_err *err);
 
 int leases_get(struct app *app, const char *tenant, const char *id, struct lease *out,
 	       struct sd_err *err);

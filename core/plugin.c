@@ -107,11 +107,18 @@ static int host_password(char *out, size_t cap, size_t len, const char *classes)
 	}
 }
 
+static atomic_int stopping;
+
+void plugin_set_stopping(void)
+{
+	atomic_store(&stopping, 1);
+}
+
 static int host_cancelled(const struct sd_call *call)
 {
 	const struct plugin_call *c = (const struct plugin_call *)call;
 
-	return call != NULL && sd_now_us() >= c->deadline_us;
+	return atomic_load(&stopping) || (call != NULL && sd_now_us() >= c->deadline_us);
 }
 
 static int64_t host_deadline(const struct sd_call *call)

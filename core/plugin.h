@@ -82,6 +82,9 @@ void plugin_release(struct plugin *p);
  * host can load it. Returns 0 when it can. */
 int plugin_check_cli(const char *file, FILE *out);
 
+/* From now on host->cancelled() is true for every call (shutdown). */
+void plugin_set_stopping(void);
+
 /* The host services table handed to every plugin. */
 const struct sd_host *plugin_host(void);
 

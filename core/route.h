@@ -20,6 +20,8 @@ enum route {
 	R_LEASE_READ,
 	R_LEASE_RENEW,
 	R_LEASE_REVOKE,
+	R_ROTATE,
+	R_EVIDENCE,
 	R_COUNT
 };
 
@@ -46,6 +48,8 @@ void route_lease_list(struct http_req *r);
 void route_lease_read(struct http_req *r);
 void route_lease_renew(struct http_req *r);
 void route_lease_revoke(struct http_req *r);
+void route_rotate(struct http_req *r);
+void route_evidence(struct http_req *r);
 /* GET of a secret path that a role claims: issue a lease and reply (async).
  * Returns 1 when it handled r, 0 when the path is an ordinary secret. */
 int route_secret_read_leased(struct http_req *r);

@@ -5,6 +5,7 @@
  *   POST   {base}/leases/{id}/renew       {"increment_s"}            holder or admin
  *   DELETE {base}/leases/{id}             revoke                     holder or admin
  * and the leased form of GET {base}/secrets/{path} for a role with `path`. */
+#include <event2/http.h>
 #include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
@@ -176,7 +177,8 @@ void route_lease_renew(struct http_req *r)
 		}
 		increment = json_integer_value(inc);
 	}
-	if (leases_renew(r->app, http_req_base(r), r->who.tenant, l.id, increment, on_renewed, r, &err) != 0)
+	if (leases_renew(r->app, http_req_base(r), r->who.tenant, l.id, increment, r->who.sub, r->reqid,
+			 on_renewed, r, &err) != 0)
 		goto fail;
 	http_go_async(r);
 	json_decref(body);
@@ -210,7 +212,8 @@ void route_lease_revoke(struct http_req *r)
 	if (http_query_check(r, params) != 0 || load(r, &l) != 0)
 		return;
 	sd_err_clear(&err);
-	rc = leases_revoke(r->app, http_req_base(r), r->who.tenant, l.id, on_revoked, r, &err);
+	rc = leases_revoke(r->app, http_req_base(r), r->who.tenant, l.id, r->who.sub, r->reqid, on_revoked, r,
+			   &err);
 	if (rc == LEASE_ALREADY_OVER)
 		http_reply_raw(r, 204, "application/json", "", 0);
 	else if (rc != 0)
@@ -310,6 +313,11 @@ int route_secret_read_leased(struct http_req *r)
 	}
 	sd_strlcpy(name, role->name, sizeof(name));
 	registry_release(reg);
+	if (r->method != EVHTTP_REQ_GET) { /* HEAD must not mint a credential */
+		evhttp_add_header(evhttp_request_get_output_headers(r->ev), "Allow", "GET");
+		http_reply_errf(r, SD_EMETHOD, "only GET issues a lease at this path");
+		return 1;
+	}
 	sd_err_clear(&err);
 	if (leases_issue(r->app, http_req_base(r), r->who.tenant, r->who.sub, name, 0, NULL,
 			 on_secret_issued, r, &err) != 0) {

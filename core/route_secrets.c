@@ -142,6 +142,7 @@ void route_secret_write(struct http_req *r)
 	w.value_len = vlen;
 	w.metadata = meta;
 	w.idem = &idem;
+	w.request_id = r->reqid;
 	rc = secrets_write(r->app, &w, &version, &created, &err);
 	if (rc == IDEM_REPLAY) {
 		idem_reply(r, &idem);
@@ -196,19 +197,20 @@ void route_secret_read(struct http_req *r)
 	secret_value_free(&v);
 }
 
-typedef int (*state_fn)(struct app *, const char *, const char *, uint64_t, struct idem *,
-			struct sd_err *);
+typedef int (*state_fn)(struct app *, const char *, const char *, uint64_t, const struct actor *,
+			struct idem *, struct sd_err *);
 
 /* Delete or undelete, with the idempotency key; replies 204. */
 static void state_change(struct http_req *r, uint64_t version, state_fn fn)
 {
+	struct actor who = { r->who.sub, r->reqid };
 	struct sd_err err;
 	struct idem idem;
 	int rc;
 
 	sd_err_clear(&err);
 	idem_init(&idem, r);
-	rc = fn(r->app, r->who.tenant, r->rest, version, &idem, &err);
+	rc = fn(r->app, r->who.tenant, r->rest, version, &who, &idem, &err);
 	if (rc == IDEM_REPLAY)
 		idem_reply(r, &idem);
 	else if (rc != 0)

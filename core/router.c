@@ -29,6 +29,8 @@ static const char *const names[R_COUNT] = {
 	[R_LEASE_READ] = "lease_read",
 	[R_LEASE_RENEW] = "lease_renew",
 	[R_LEASE_REVOKE] = "lease_revoke",
+	[R_ROTATE] = "admin_rotate",
+	[R_EVIDENCE] = "admin_evidence",
 };
 
 const char *route_name(int route)
@@ -61,6 +63,8 @@ static const struct resource resources[] = {
 	/* "leases/ID/renew" is matched before "leases/ID" (see find_resource) */
 	{ SD_API_BASE "/leases/", TAIL_LEASE_RENEW, 1, 0, R_LEASE_RENEW, 0 },
 	{ SD_API_BASE "/leases/", TAIL_LEASE, 1, R_LEASE_READ, 0, R_LEASE_REVOKE },
+	{ SD_API_BASE "/admin/rotate/", TAIL_PATH, 1, 0, R_ROTATE, 0 },
+	{ SD_API_BASE "/admin/evidence", 0, 1, R_EVIDENCE, 0, 0 },
 };
 
 typedef void (*handler_fn)(struct http_req *);
@@ -80,6 +84,8 @@ static const handler_fn handlers[R_COUNT] = {
 	[R_LEASE_READ] = route_lease_read,
 	[R_LEASE_RENEW] = route_lease_renew,
 	[R_LEASE_REVOKE] = route_lease_revoke,
+	[R_ROTATE] = route_rotate,
+	[R_EVIDENCE] = route_evidence,
 };
 
 static const struct resource *find_resource(const char *path, const char **rest)
@@ -125,6 +131,8 @@ static int route_class(int route)
 	case R_LEASE_REVOKE:
 		return RL_LEASE;
 	case R_LEASE_LIST:
+	case R_ROTATE:
+	case R_EVIDENCE:
 		return RL_ADMIN;
 	default:
 		return -1;

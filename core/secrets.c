@@ -6,6 +6,7 @@
 
 #include "app.h"
 #include "crypto.h"
+#include "evidence.h"
 #include "idem.h"
 #include "path.h"
 #include "scope.h"
@@ -125,8 +126,24 @@ static int write_txn(struct store_txn *t, void *arg, struct sd_err *err)
 		sd_strlcpy(h.owner, c->owner ? c->owner : "", sizeof(h.owner));
 	}
 	rc = store_head_put(t, w->tenant, w->path, &h, err);
+	if (rc == 0) {
+		struct evidence_event ev;
+		memset(&ev, 0, sizeof(ev));
+		ev.tenant = w->tenant;
+		ev.actor = w->actor;
+		ev.action = w->action ? w->action : "secret.write";
+		ev.path = w->path;
+		ev.version = c->version;
+		ev.previous_version = c->version - 1;
+		ev.reason = w->reason;
+		ev.request_id = w->request_id;
+		ev.value = w->value;
+		ev.value_len = w->value_len;
+		rc = evidence_append(t, c->app, &ev, err);
+	}
 	if (rc == 0 && w->idem != NULL && w->idem->active) {
-		json_t *reply = secrets_write_reply(c->version, c->now);
+		json_t *reply = w->make_reply ? w->make_reply(w->reply_arg, c->version, c->now)
+					      : secrets_write_reply(c->version, c->now);
 		char *text = reply ? json_dumps(reply, JSON_COMPACT) : NULL;
 		rc = text ? idem_record(t, c->app, w->tenant, w->idem, 200, text, 0, err)
 			  : sd_err_set(err, SD_EINTERNAL, "out of memory");
@@ -253,6 +270,7 @@ struct state_ctx {
 	const char *tenant, *path;
 	uint64_t want;
 	int state;
+	const struct actor *who;
 	struct idem *idem;
 };
 
@@ -281,9 +299,19 @@ static int state_txn(struct store_txn *t, void *arg, struct sd_err *err)
 	if (rc != 0)
 		return rc;
 	if (v.state != c->state) { /* already in that state: nothing to do */
+		struct evidence_event ev;
 		v.state = c->state;
 		v.deleted_us = c->state == VERSION_DELETED ? sd_now_us() : 0;
 		rc = store_version_put(t, c->tenant, c->path, &v, err);
+		memset(&ev, 0, sizeof(ev));
+		ev.tenant = c->tenant;
+		ev.actor = c->who ? c->who->sub : "";
+		ev.request_id = c->who ? c->who->request_id : NULL;
+		ev.action = c->state == VERSION_DELETED ? "secret.delete" : "secret.undelete";
+		ev.path = c->path;
+		ev.version = ver;
+		if (rc == 0)
+			rc = evidence_append(t, c->app, &ev, err);
 	}
 	store_version_free(&v);
 	if (rc == 0 && c->idem != NULL)
@@ -292,17 +320,17 @@ static int state_txn(struct store_txn *t, void *arg, struct sd_err *err)
 }
 
 int secrets_delete(struct app *app, const char *tenant, const char *path, uint64_t version,
-		   struct idem *idem, struct sd_err *err)
+		   const struct actor *who, struct idem *idem, struct sd_err *err)
 {
-	struct state_ctx c = { app, tenant, path, version, VERSION_DELETED, idem };
+	struct state_ctx c = { app, tenant, path, version, VERSION_DELETED, who, idem };
 
 	return store_run(app->store, state_txn, &c, err);
 }
 
 int secrets_undelete(struct app *app, const char *tenant, const char *path, uint64_t version,
-		     struct idem *idem, struct sd_err *err)
+		     const struct actor *who, struct idem *idem, struct sd_err *err)
 {
-	struct state_ctx c = { app, tenant, path, version, VERSION_ACTIVE, idem };
+	struct state_ctx c = { app, tenant, path, version, VERSION_ACTIVE, who, idem };
 
 	return store_run(app->store, state_txn, &c, err);
 }

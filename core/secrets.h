@@ -30,6 +30,12 @@ struct secret_write {
 	int has_cas;
 	uint64_t cas;      /* with has_cas: write only if the current version is cas (0 = create only) */
 	struct idem *idem; /* optional: idempotency key of the request */
+	const char *request_id; /* for the evidence record */
+	const char *reason;     /* for the evidence record (rotation) */
+	const char *action;     /* evidence action; NULL = "secret.write" */
+	/* The reply stored for an idempotent replay; NULL = secrets_write_reply. */
+	json_t *(*make_reply)(void *arg, uint64_t version, int64_t created_us);
+	void *reply_arg;
 };
 
 /* The body of a write's reply: {"version":N,"created_at":"..."}. */
@@ -59,10 +65,14 @@ int secrets_read(struct app *app, const char *tenant, const char *path, uint64_t
 void secret_value_free(struct secret_value *v);
 
 /* Soft-delete version (0 = current) / restore it. IDEM_REPLAY as above. */
+struct actor {
+	const char *sub;         /* who */
+	const char *request_id;  /* which request */
+};
 int secrets_delete(struct app *app, const char *tenant, const char *path, uint64_t version,
-		   struct idem *idem, struct sd_err *err);
+		   const struct actor *who, struct idem *idem, struct sd_err *err);
 int secrets_undelete(struct app *app, const char *tenant, const char *path, uint64_t version,
-		     struct idem *idem, struct sd_err *err);
+		     const struct actor *who, struct idem *idem, struct sd_err *err);
 
 /* The metadata document of a path (current and oldest version, each
  * version's created_at, created_by, state; the metadata object). */

@@ -13,6 +13,7 @@
 #include "auth.h"
 #include "crypto.h"
 #include "http.h"
+#include "evidence.h"
 #include "kms.h"
 #include "leases.h"
 #include "ratelimit.h"
@@ -44,6 +45,17 @@ static void reload_plugins(struct app *app)
 	}
 	leases_set_registry(app, r);
 	log_info("SIGHUP: plugins reloaded: %zu plugin(s), %zu role(s)", r->nplugins, r->nroles);
+	{
+		struct evidence_event ev;
+		char detail[64];
+		memset(&ev, 0, sizeof(ev));
+		snprintf(detail, sizeof(detail), "%zu plugin(s), %zu role(s)", r->nplugins, r->nroles);
+		ev.actor = "system:sighup";
+		ev.action = "plugin.reload";
+		ev.detail = detail;
+		if (evidence_record(app, &ev, &err) != 0)
+			log_error("SIGHUP: evidence not recorded: %s", err.msg);
+	}
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -108,6 +120,10 @@ int server_run(struct sd_config *cfg, server_ready_fn ready, void *arg)
 		log_error("keys: %s", err.msg);
 		goto out;
 	}
+	if (evidence_init(&app, &err) != 0) {
+		log_error("evidence: %s", err.msg);
+		goto out;
+	}
 	if (store_run(app.store, register_kek, (void *)kms_active_kek_id(app.kms), &err) != 0) {
 		log_error("KEK registry: %s", err.msg);
 		goto out;
@@ -141,8 +157,10 @@ int server_run(struct sd_config *cfg, server_ready_fn ready, void *arg)
 	rc = 0;
 out:
 	app.stopping = 1;
+	plugin_set_stopping();
+	http_halt(http);
+	leases_stop(&app); /* in-flight provider calls finish; their replies are queued */
 	http_stop(http);
-	leases_stop(&app);
 	for (int i = 0; i < 3; i++)
 		if (sigs[i])
 			event_free(sigs[i]);
@@ -150,6 +168,7 @@ out:
 		event_base_free(base);
 	auth_free(app.auth);
 	kms_free(app.kms);
+	evidence_cleanup(&app);
 	store_close(app.store);
 	metrics_free(app.metrics);
 	ratelimit_free(app.ratelimit);

@@ -11,6 +11,7 @@
  *   lease_due be64(due) (dup, sorted)         -> leases key (secondary; due 0 = not indexed)
  *   idem      tenant NUL idempotency key      -> created, state, request hash, status, sealed body
  *   idem_by_time be64(created) (dup, sorted)  -> idem key (secondary, for expiry)
+ *   evidence  be64(seq)                       -> evidence record (canonical JSON line)
  * Record layouts are in docs/data-model.md and the enc_/dec_ helpers below. */
 #include "store.h"
 
@@ -39,7 +40,7 @@
 
 struct store {
 	DB_ENV *env;
-	DB *heads, *versions, *by_owner, *meta, *leases, *lease_due, *idem, *idem_by_time;
+	DB *heads, *versions, *by_owner, *meta, *leases, *lease_due, *idem, *idem_by_time, *evidence;
 	pthread_t ckpt;
 	int ckpt_running;
 	pthread_mutex_t mu;
@@ -392,7 +393,8 @@ int store_open(const char *data_dir, struct store **out, struct sd_err *err)
 	    open_db(s, txn, &s->leases, "leases.db", 0, err) != 0 ||
 	    open_db(s, txn, &s->lease_due, "lease_due.db", 1, err) != 0 ||
 	    open_db(s, txn, &s->idem, "idem.db", 0, err) != 0 ||
-	    open_db(s, txn, &s->idem_by_time, "idem_by_time.db", 1, err) != 0)
+	    open_db(s, txn, &s->idem_by_time, "idem_by_time.db", 1, err) != 0 ||
+	    open_db(s, txn, &s->evidence, "evidence.db", 0, err) != 0)
 		goto fail;
 	rc = s->idem->associate(s->idem, txn, s->idem_by_time, idem_created_key, DB_CREATE);
 	if (rc != 0) {
@@ -450,6 +452,8 @@ void store_close(struct store *s)
 		s->lease_due->close(s->lease_due, 0);
 	if (s->idem_by_time)
 		s->idem_by_time->close(s->idem_by_time, 0);
+	if (s->evidence)
+		s->evidence->close(s->evidence, 0);
 	if (s->idem)
 		s->idem->close(s->idem, 0);
 	if (s->leases)
@@ -913,14 +917,15 @@ int store_heads_by_owner(struct store_txn *t, const char *tenant, const char *ow
 
 /* --- meta ---------------------------------------------------------------------------------- */
 
-int store_meta_get(struct store_txn *t, const char *name, char **value, struct sd_err *err)
+static int meta_get(struct store_txn *t, const char *name, char **value, u_int32_t flags,
+		    struct sd_err *err)
 {
 	DBT key, data;
 	int rc;
 
 	dbt_in(&key, name, strlen(name));
 	dbt_out(&data);
-	rc = t->s->meta->get(t->s->meta, t->txn, &key, &data, 0);
+	rc = t->s->meta->get(t->s->meta, t->txn, &key, &data, flags);
 	if (rc != 0)
 		return map(t->s, rc, "meta get", err);
 	*value = malloc(data.size + 1);
@@ -932,6 +937,16 @@ int store_meta_get(struct store_txn *t, const char *name, char **value, struct s
 	(*value)[data.size] = '\0';
 	free(data.data);
 	return 0;
+}
+
+int store_meta_get(struct store_txn *t, const char *name, char **value, struct sd_err *err)
+{
+	return meta_get(t, name, value, 0, err);
+}
+
+int store_meta_get_for_update(struct store_txn *t, const char *name, char **value, struct sd_err *err)
+{
+	return meta_get(t, name, value, DB_RMW, err);
 }
 
 int store_meta_put(struct store_txn *t, const char *name, const char *value, struct sd_err *err)
@@ -1187,4 +1202,56 @@ int store_idem_expire(struct store_txn *t, int64_t before_us, int max, int *dele
 	if (rc == DB_NOTFOUND)
 		rc = 0;
 	return map(t->s, rc, "idem expire", err);
+}
+
+/* --- evidence chain -------------------------------------------------------------------------- */
+
+int store_evidence_put(struct store_txn *t, uint64_t seq, const char *line, struct sd_err *err)
+{
+	unsigned char k[8];
+	DBT key, data;
+
+	for (int i = 0; i < 8; i++)
+		k[i] = (unsigned char)(seq >> (56 - 8 * i));
+	dbt_in(&key, k, 8);
+	dbt_in(&data, line, strlen(line));
+	return map(t->s, t->s->evidence->put(t->s->evidence, t->txn, &key, &data, 0), "evidence put", err);
+}
+
+struct ev_walk {
+	store_evidence_cb cb;
+	void *arg;
+};
+
+static int visit_evidence(const DBT *key, const DBT *pkey, const DBT *data, void *arg)
+{
+	struct ev_walk *w = arg;
+	uint64_t seq = 0;
+	char *line;
+	int stop;
+
+	(void)pkey;
+	if (key->size != 8)
+		return 0;
+	for (int i = 0; i < 8; i++)
+		seq = seq << 8 | ((const unsigned char *)key->data)[i];
+	line = malloc(data->size + 1);
+	if (line == NULL)
+		return 1;
+	memcpy(line, data->data, data->size);
+	line[data->size] = '\0';
+	stop = w->cb(seq, line, w->arg);
+	free(line);
+	return stop;
+}
+
+int store_evidence_each(struct store_txn *t, uint64_t from_seq, store_evidence_cb cb, void *arg,
+			struct sd_err *err)
+{
+	unsigned char start[8];
+	struct ev_walk w = { cb, arg };
+
+	for (int i = 0; i < 8; i++)
+		start[i] = (unsigned char)(from_seq >> (56 - 8 * i));
+	return walk(t, t->s->evidence, 0, 0, start, 8, start, 0, visit_evidence, &w, err);
 }

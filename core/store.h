@@ -134,8 +134,16 @@ void store_idem_free(struct store_idem *i);
 /* Delete up to max records created before before_us; *deleted says how many. */
 int store_idem_expire(struct store_txn *t, int64_t before_us, int max, int *deleted, struct sd_err *err);
 
+/* Evidence chain records by sequence number (evidence.c builds them). */
+int store_evidence_put(struct store_txn *t, uint64_t seq, const char *line, struct sd_err *err);
+typedef int (*store_evidence_cb)(uint64_t seq, const char *line, void *arg);
+/* Records with seq >= from_seq in order; cb returns non-zero to stop. */
+int store_evidence_each(struct store_txn *t, uint64_t from_seq, store_evidence_cb cb, void *arg,
+			struct sd_err *err);
+
 /* Small named values not tied to a tenant (the KEK registry, schema version). */
 int store_meta_get(struct store_txn *t, const char *key, char **value, struct sd_err *err);
+int store_meta_get_for_update(struct store_txn *t, const char *key, char **value, struct sd_err *err);
 int store_meta_put(struct store_txn *t, const char *key, const char *value, struct sd_err *err);
 
 #endif

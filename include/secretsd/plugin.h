@@ -131,7 +131,8 @@ struct sd_host {
 	 * ("lower", "upper", "digit", "symbol", space-separated; NULL = all
 	 * but symbol). Uses only characters safe in SQL literals and URLs. */
 	int (*password)(char *out, size_t out_cap, size_t len, const char *classes);
-	/* 1 when the call should stop now (deadline passed or server stopping). */
+	/* 1 when the call should stop now: its deadline passed, or the server
+	 * is shutting down. */
 	int (*cancelled)(const struct sd_call *call);
 	/* The call's deadline, microseconds since the epoch. */
 	int64_t (*deadline_us)(const struct sd_call *call);
@@ -188,12 +189,13 @@ struct sd_plugin {
 	void (*fini)(void *state);
 
 	/* Mandatory. Contact the backend and report whether it works: SD_POK or
-	 * SD_PDOWN. Called for /ready, at most once a second. */
+	 * SD_PDOWN. The host calls it every few seconds (from one thread, with a
+	 * short deadline) and serves /ready from the last answer: keep it cheap. */
 	int (*health)(void *state, struct sd_call *call);
 
 	/* Mandatory for kind lease. Create a credential for lease_id under
 	 * role, valid until expires_at_us.
-	 *   lease_id  [a-z0-9]{24}; derive every name you create from it (the
+	 *   lease_id  [0-9a-f]{24}; derive every name you create from it (the
 	 *             host may later call revoke with only the lease id, after
 	 *             a crash, before it saw your handle).
 	 *   creds     out: credential fields, e.g. {"username","password"} or
@@ -216,7 +218,11 @@ struct sd_plugin {
 
 	/* Mandatory for kind lease. Destroy the credential. Idempotent: a
 	 * credential that no longer exists is SD_POK (or SD_PNOTFOUND). handle
-	 * is NULL when the host never received one (crash during issue). */
+	 * is NULL when the host never received one (crash during issue). role
+	 * always holds "role" = the role's name; when the role was removed from
+	 * plugins.conf since issue, that is all it holds, so fall back to your
+	 * default revocation. The host also calls revoke after any failed
+	 * issue (a timeout may have left something behind). */
 	int (*revoke)(void *state, struct sd_call *call, const char *lease_id,
 		      const struct sd_kv *role, const char *handle);
 

@@ -3,7 +3,8 @@
 Checks that the spec validates (openapi-spec-validator), that every route in
 core/router.c's `resources` table is documented with the methods it serves
 (and only those), that every error response uses the Error schema with the
-codes of core/err.c, and that the documented limits are the code's.
+codes of core/err.c, and that the documented limits, lease states and lease
+document fields are the code's.
 
 Run: python3 -m pytest -q tests/docs
 """
@@ -44,28 +45,58 @@ def c_int(header, name):
     return eval(expr)  # digits and arithmetic only, checked above
 
 
+# What follows a resource's prefix (router.c's TAIL_* kinds), as an OpenAPI
+# path suffix and the name of its path parameter.
+TAILS = {
+    "TAIL_NONE": ("", None),
+    "TAIL_PATH": ("{path}", "path"),
+    "TAIL_LEASE": ("{id}", "id"),
+    "TAIL_LEASE_RENEW": ("{id}/renew", "id"),
+}
+
+
+def tail_kinds():
+    """router.c's enum of TAIL_* kinds: {value: name}."""
+    src = c_source("router.c")
+    m = re.search(r"enum\s*\{([^}]*\bTAIL_NONE\b[^}]*)\}", src)
+    assert m, "cannot find the TAIL_* enum in core/router.c"
+    kinds = {}
+    for name, value in re.findall(r"(TAIL_\w+)\s*=\s*(\d+)", m.group(1)):
+        assert name in TAILS, "router.c has a new tail kind %s: teach tests/docs its path form" % name
+        kinds[int(value)] = name
+    assert len(kinds) == m.group(1).count("TAIL_"), "a TAIL_* kind without an explicit value"
+    return kinds
+
+
 def router_resources():
     """The rows of router.c's `resources` table:
-    (full prefix, has_path, auth, get, post, del)."""
+    (full prefix, tail kind name, auth, get, post, del)."""
     src = c_source("router.c")
     table = re.search(r"struct\s+resource\s+resources\[\]\s*=\s*\{(.*?)\n\};", src, re.S)
     assert table, "cannot find the resources table in core/router.c"
     base = c_define("route.h", "SD_API_BASE").strip('"')
+    kinds = tail_kinds()
     row = re.compile(
-        r"\{\s*(SD_API_BASE\s*)?\"([^\"]*)\"\s*,\s*(\d+)\s*,\s*(\d+)\s*,"
+        r"\{\s*(SD_API_BASE\s*)?\"([^\"]*)\"\s*,\s*(\d+|TAIL_\w+)\s*,\s*(\d+)\s*,"
         r"\s*(\w+)\s*,\s*(\w+)\s*,\s*(\w+)\s*\}"
     )
     rows = []
-    for m in row.finditer(table.group(1)):
+    body = re.sub(r"/\*.*?\*/", "", table.group(1), flags=re.S)
+    for m in row.finditer(body):
         prefix = (base if m.group(1) else "") + m.group(2)
-        rows.append((prefix, int(m.group(3)), int(m.group(4)), m.group(5), m.group(6), m.group(7)))
-    assert len(rows) == table.group(1).count("{"), "a resources row did not parse"
+        tail = m.group(3)
+        if tail.isdigit():
+            assert int(tail) in kinds, "resources row %s: unknown tail kind %s" % (prefix, tail)
+            tail = kinds[int(tail)]
+        assert tail in TAILS, "resources row %s: unknown tail kind %s" % (prefix, tail)
+        rows.append((prefix, tail, int(m.group(4)), m.group(5), m.group(6), m.group(7)))
+    assert len(rows) == body.count("{"), "a resources row did not parse"
     assert rows, "empty resources table"
     return rows
 
 
-def spec_path(prefix, has_path):
-    return prefix + "{path}" if has_path else prefix
+def spec_path(prefix, tail):
+    return prefix + TAILS[tail][0]
 
 
 def routed(op):
@@ -90,8 +121,8 @@ def test_spec_is_valid_openapi_31(spec):
 
 def test_every_route_is_documented(spec):
     paths = spec["paths"]
-    for prefix, has_path, auth, get, post, delete in router_resources():
-        p = spec_path(prefix, has_path)
+    for prefix, tail, auth, get, post, delete in router_resources():
+        p = spec_path(prefix, tail)
         assert p in paths, "route %s (core/router.c) is missing from docs/openapi.yaml" % p
         item = paths[p]
         served = {"get": get != "0", "post": post != "0", "delete": delete != "0"}
@@ -107,9 +138,10 @@ def test_every_route_is_documented(spec):
             elif method in item:
                 assert not routed(item[method]), "%s %s is documented but not routed" % (method.upper(), p)
                 assert set(item[method]["responses"]) == {"405"}, p
-        if has_path:
+        param = TAILS[tail][1]
+        if param:
             params = [resolve(spec, x) for x in item.get("parameters", [])]
-            assert any(x["in"] == "path" and x["name"] == "path" for x in params), p
+            assert any(x["in"] == "path" and x["name"] == param for x in params), p
 
 
 def test_no_undocumented_endpoints(spec):
@@ -176,6 +208,62 @@ def test_list_limits_match_the_code(spec):
     limit = next(resolve(spec, x) for x in params if resolve(spec, x)["name"] == "limit")
     assert limit["schema"]["default"] == default
     assert limit["schema"]["maximum"] == top
+
+
+def c_function(name, fn):
+    """The body of function fn in core/name (from its first line to the closing brace)."""
+    m = re.search(r"^[^\n;]*\b%s\([^;{]*\)\n\{\n(.*?)^\}" % re.escape(fn), c_source(name), re.M | re.S)
+    assert m, "cannot find %s in core/%s" % (fn, name)
+    return m.group(1)
+
+
+def test_lease_list_limits_match_the_code(spec):
+    src = c_source("route_leases.c")
+    default = int(re.search(r"#define\s+LIST_LIMIT_DEFAULT\s+(\d+)", src).group(1))
+    top = int(re.search(r"#define\s+LIST_LIMIT_MAX\s+(\d+)", src).group(1))
+    base = c_define("route.h", "SD_API_BASE").strip('"')
+    params = spec["paths"][base + "/leases"]["get"]["parameters"]
+    limit = next(resolve(spec, x) for x in params if resolve(spec, x)["name"] == "limit")
+    assert limit["schema"]["default"] == default
+    assert limit["schema"]["maximum"] == top
+    assert spec["components"]["schemas"]["LeaseList"]["properties"]["leases"]["maxItems"] == top
+
+
+def test_lease_ids_match_the_code(spec):
+    n = c_int("leases.h", "LEASE_ID_LEN")
+    assert spec["components"]["schemas"]["LeaseId"]["pattern"] == "^[0-9a-f]{%d}$" % n
+    # lease_id_valid accepts lowercase hex digits only
+    body = c_function("leases.c", "lease_id_valid")
+    assert "'a' && id[n] <= 'f'" in body and "LEASE_ID_LEN" in body
+
+
+def test_lease_states_match_the_code(spec):
+    body = c_function("leases.c", "lease_state_name")
+    states = re.findall(r'"([a-z_]+)"', re.search(r"\{([^}]*)\}", body).group(1))
+    assert states, "no state names in lease_state_name"
+    assert spec["components"]["schemas"]["LeaseState"]["enum"] == states
+
+
+def test_lease_document_is_lease_json(spec):
+    keys = set(re.findall(r'"([a-z_]+)"', c_function("leases.c", "lease_json")))
+    lease = spec["components"]["schemas"]["Lease"]
+    assert set(lease["properties"]) == keys
+    assert set(lease["required"]) <= keys
+    assert lease["additionalProperties"] is False
+
+
+def test_lease_request_limits_match_the_code(spec):
+    s = spec["components"]["schemas"]
+    assert s["IssueRequest"]["properties"]["role"]["maxLength"] == c_int("plugin.h", "SD_NAME_MAX")
+    # ttl_s and increment_s share one upper bound, written inline
+    bounds = re.findall(r"json_integer_value\(\w+\)\s*>\s*([0-9LlUu\s*]+)\)", c_source("route_leases.c"))
+    assert len(bounds) == 2, "expected the bounds of ttl_s and increment_s in core/route_leases.c"
+    tops = {eval(re.sub(r"(?<=\d)[LlUu]+", "", b)) for b in bounds}  # digits and * only
+    assert len(tops) == 1, tops
+    top = tops.pop()
+    for schema, field in (("IssueRequest", "ttl_s"), ("RenewRequest", "increment_s")):
+        assert s[schema]["properties"][field]["maximum"] == top, field
+        assert s[schema]["properties"][field]["minimum"] == 1, field
 
 
 @pytest.mark.parametrize(
