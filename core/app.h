@@ -23,6 +23,7 @@ struct app {
 	struct leases *leases;   /* lease engine, plugin registry (core/leases.c) */
 	struct ratelimit *ratelimit; /* per-tenant and per-address limits */
 	struct evidence *evidence;   /* evidence chain HMAC key (core/evidence.c) */
+	int audit_fd;                /* audit log, -1 = off (core/audit.c) */
 	atomic_int stopping;
 };
 

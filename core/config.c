@@ -184,6 +184,8 @@ static int config_set_plain(struct sd_config *c, const char *section, const char
 			c->threads = (int)n;
 		return rc;
 	}
+	if (IS("server", "audit_log"))
+		return set_str(c->audit_log, sizeof(c->audit_log), name, v, err);
 	if (IS("server", "tls_cert"))
 		return set_str(c->tls_cert, sizeof(c->tls_cert), name, v, err);
 	if (IS("server", "tls_key"))

@@ -22,6 +22,7 @@ struct sd_config {
 	char tls_cert[PATH_MAX];   /* PEM; TLS is on when both are set */
 	char tls_key[PATH_MAX];
 	int log_level;             /* enum log_level */
+	char audit_log[PATH_MAX];  /* "" = DATA_DIR/audit.log, "-" = stdout, "off" */
 	/* [auth] */
 	char jwks_file[PATH_MAX];
 	char jwks_url[1024];

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "app.h"
+#include "audit.h"
 #include "log.h"
 #include "metrics.h"
 #include "route.h"
@@ -82,6 +83,14 @@ static void send_reply(struct http_req *r, int status, struct evbuffer *body)
 {
 	const char *reason = NULL;
 
+	if (audit_reply(r, status) != 0 && (r->method == EVHTTP_REQ_GET || r->method == EVHTTP_REQ_HEAD) &&
+	    !r->gone) {
+		/* a read that cannot be recorded is not answered */
+		static const char msg[] = "{\"error\":\"dependency_down\",\"message\":\"audit log unavailable\"}\n";
+		evbuffer_drain(body, evbuffer_get_length(body));
+		evbuffer_add(body, msg, sizeof(msg) - 1);
+		status = 503;
+	}
 	if (r->gone) {
 		r->status = status;
 		return;
@@ -562,9 +571,11 @@ static int thread_setup(struct http_server *s, struct http_thread *t, struct sd_
 	evhttp_set_max_headers_size(t->http, (ev_ssize_t)c->max_header_bytes);
 	evhttp_set_max_body_size(t->http, (ev_ssize_t)c->max_body_bytes * 2);
 	evhttp_set_timeout_tv(t->http, &tv);
+	/* Every method libevent knows reaches the router (which answers 405);
+	 * a token libevent does not know is its own 501. */
 	evhttp_set_allowed_methods(t->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
-						    EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD |
-						    EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS);
+						    EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD | EVHTTP_REQ_PATCH |
+						    EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT);
 	evhttp_set_gencb(t->http, on_request, t);
 	evhttp_set_bevcb(t->http, conn_bevcb, t);
 	t->sweep = event_new(t->base, -1, EV_PERSIST, conn_sweep, t);

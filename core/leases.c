@@ -15,6 +15,7 @@
 #include "auth.h"
 #include "evidence.h"
 #include "idem.h"
+#include "rotation.h"
 #include "log.h"
 #include "store.h"
 #include "util.h"
@@ -1128,6 +1129,7 @@ static void *reaper_main(void *arg)
 			break;
 		pthread_mutex_unlock(&L->mu);
 		reap_once(app);
+		rotation_run_due(app);
 		if (sd_now_us() - last_collect >= 60 * 1000000LL) {
 			idem_collect(app);
 			last_collect = sd_now_us();

@@ -1,10 +1,16 @@
 /* rotation.c — rotation hooks and strategies. */
 #include "rotation.h"
 
+#include <event2/buffer.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "app.h"
+#include "auth.h"
+#include "log.h"
+#include "path.h"
+#include "store.h"
 #include "idem.h"
 #include "plugin.h"
 #include "secrets.h"
@@ -113,6 +119,7 @@ int rotation_rotate(struct app *app, const struct rotate_request *q, json_t **re
 	w.request_id = q->request_id;
 	w.reason = q->reason;
 	w.action = q->strategy == ROTATE_STAGED ? "secret.rotate.staged" : "secret.rotate";
+	w.expect_due_us = q->expect_due_us;
 	rctx.previous = cur.version;
 	w.make_reply = rotate_reply;
 	w.reply_arg = &rctx;
@@ -125,4 +132,97 @@ out:
 	json_decref(meta);
 	secret_value_free(&cur);
 	return rc;
+}
+
+/* --- schedules -------------------------------------------------------------------------- */
+
+#define DUE_BATCH 16
+#define RETRY_S 60
+
+static atomic_ullong scheduled_ok, scheduled_failed;
+
+struct due_item {
+	char tenant[SD_TENANT_MAX + 1];
+	char path[SD_PATH_MAX + 1];
+	int64_t due;
+};
+
+struct due_ctx {
+	struct due_item items[DUE_BATCH];
+	int n;
+	int64_t now;
+};
+
+static int due_visit(const char *tenant, const char *path, const struct store_head *h, void *arg)
+{
+	struct due_ctx *c = arg;
+
+	if (c->n >= DUE_BATCH)
+		return 1;
+	sd_strlcpy(c->items[c->n].tenant, tenant, sizeof(c->items[0].tenant));
+	sd_strlcpy(c->items[c->n].path, path, sizeof(c->items[0].path));
+	c->items[c->n].due = h->next_rotation_us;
+	c->n++;
+	return 0;
+}
+
+static int due_txn(struct store_txn *t, void *arg, struct sd_err *err)
+{
+	struct due_ctx *c = arg;
+
+	c->n = 0;
+	return store_heads_rotation_due(t, c->now, due_visit, c, err);
+}
+
+void rotation_run_due(struct app *app)
+{
+	struct due_ctx *c = calloc(1, sizeof(*c));
+	struct sd_err err;
+
+	if (c == NULL)
+		return;
+	c->now = sd_now_us();
+	if (store_run(app->store, due_txn, c, &err) != 0) {
+		log_warn("rotation schedule: %s", err.msg);
+		free(c);
+		return;
+	}
+	for (int i = 0; i < c->n; i++) {
+		struct rotate_request q;
+		json_t *reply = NULL;
+		int rc;
+
+		memset(&q, 0, sizeof(q));
+		q.tenant = c->items[i].tenant;
+		q.path = c->items[i].path;
+		q.actor = "system:scheduler";
+		q.reason = "scheduled";
+		q.strategy = ROTATE_IMMEDIATE;
+		q.expect_due_us = c->items[i].due;
+		sd_err_clear(&err);
+		rc = rotation_rotate(app, &q, &reply, &err);
+		json_decref(reply);
+		if (rc == 0) {
+			atomic_fetch_add(&scheduled_ok, 1);
+			log_info("rotated %s/%s on schedule", q.tenant, q.path);
+		} else if (rc != SD_ECONFLICT) {
+			/* retried a minute later, with a new value each time */
+			struct sd_err e2;
+			atomic_fetch_add(&scheduled_failed, 1);
+			log_warn("scheduled rotation of %s/%s failed (retrying in %d s): %s", q.tenant, q.path,
+				 RETRY_S, err.msg);
+			secrets_reschedule(app, q.tenant, q.path, q.expect_due_us,
+					   sd_now_us() + RETRY_S * 1000000LL, &e2);
+		}
+	}
+	free(c);
+}
+
+void rotation_metrics_render(struct evbuffer *out)
+{
+	evbuffer_add_printf(out,
+			    "# TYPE secretsd_rotations_scheduled_total counter\nsecretsd_rotations_scheduled_total %llu\n"
+			    "# TYPE secretsd_rotations_scheduled_failed_total counter\n"
+			    "secretsd_rotations_scheduled_failed_total %llu\n",
+			    atomic_load(&scheduled_ok), atomic_load(&scheduled_failed));
 }

@@ -22,7 +22,14 @@ struct rotate_request {
 	const char *tenant, *path, *actor, *request_id, *reason;
 	int strategy;
 	struct idem *idem;
+	int64_t expect_due_us;   /* scheduler: rotate only for this due time */
 };
+
+/* Rotate every secret whose schedule is due (a bounded batch), as
+ * system:scheduler. Called from the background thread. */
+void rotation_run_due(struct app *app);
+struct evbuffer;
+void rotation_metrics_render(struct evbuffer *out);
 
 /* On success *reply is {"path","new_version","previous_version","strategy"};
  * IDEM_REPLAY when q->idem holds a stored reply. */

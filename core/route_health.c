@@ -6,6 +6,7 @@
 #include "http.h"
 #include "kms.h"
 #include "leases.h"
+#include "rotation.h"
 #include "metrics.h"
 #include "route.h"
 #include "store.h"
@@ -49,6 +50,7 @@ void route_metrics(struct http_req *r)
 	store_metrics_render(r->app->store, b);
 	leases_metrics_render(r->app, b);
 	http_metrics_render(b);
+	rotation_metrics_render(b);
 	len = evbuffer_get_length(b);
 	text = malloc(len + 1);
 	if (text == NULL) {

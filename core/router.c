@@ -4,6 +4,7 @@
 #include <strings.h>
 
 #include "app.h"
+#include "audit.h"
 #include "auth.h"
 #include "http.h"
 #include "leases.h"
@@ -282,6 +283,10 @@ void router_dispatch(struct http_req *r)
 	r->route = route;
 	if (res->auth && (authenticate(r) != 0 || rate_check(r) != 0))
 		return;
+	if ((r->method == EVHTTP_REQ_POST || r->method == EVHTTP_REQ_DELETE) && audit_attempt(r) != 0) {
+		http_reply_errf(r, SD_EDOWN, "audit log unavailable; the request was not carried out");
+		return;
+	}
 	if (res->has_path == TAIL_PATH && path_check(r->rest, &err) != 0) {
 		http_reply_error(r, &err);
 		return;

@@ -1,6 +1,7 @@
 /* secrets.c — versioned secrets: write, read, delete, undelete, metadata, list. */
 #include "secrets.h"
 
+#include <openssl/rand.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -45,6 +46,10 @@ int secrets_check_metadata(json_t *m, struct sd_err *err)
 			return sd_err_set(err, SD_EINVAL, "metadata.%.128s must be at most %d printable bytes",
 					  key, SD_META_VALUE_MAX);
 	}
+	v = json_object_get(m, "rotation");
+	if (v != NULL && (sd_parse_duration(json_string_value(v), &ttl) != 0 || ttl <= 0))
+		return sd_err_set(err, SD_EINVAL,
+				  "metadata.rotation must be a positive period: seconds, or 30m, 12h, 90d");
 	v = json_object_get(m, "ttl");
 	if (v != NULL && (sd_parse_duration(json_string_value(v), &ttl) != 0 || ttl <= 0))
 		return sd_err_set(err, SD_EINVAL,
@@ -53,6 +58,28 @@ int secrets_check_metadata(json_t *m, struct sd_err *err)
 }
 
 /* --- write -------------------------------------------------------------------- */
+
+/* When a secret with metadata "rotation" (a period) written at now is next
+ * due: now + period + jitter of up to 5% (at most 5 minutes), so that
+ * secrets written together do not all rotate in the same second. */
+static int64_t next_rotation(const char *metadata, int64_t now)
+{
+	json_t *m = metadata ? json_loads(metadata, 0, NULL) : NULL;
+	const char *r = m ? json_string_value(json_object_get(m, "rotation")) : NULL;
+	int64_t period, jitter = 0, due = 0;
+	uint32_t rnd;
+
+	if (r != NULL && sd_parse_duration(r, &period) == 0 && period > 0) {
+		int64_t span = period * 1000000 / 20;
+		if (span > 300 * 1000000LL)
+			span = 300 * 1000000LL;
+		if (span > 0 && RAND_bytes((unsigned char *)&rnd, sizeof(rnd)) == 1)
+			jitter = (int64_t)(rnd % (uint64_t)span);
+		due = now + period * 1000000 + jitter;
+	}
+	json_decref(m);
+	return due;
+}
 
 struct write_ctx {
 	struct app *app;
@@ -82,6 +109,10 @@ static int write_txn(struct store_txn *t, void *arg, struct sd_err *err)
 	if (!exists) {
 		memset(&h, 0, sizeof(h));
 		h.created_us = c->now;
+	}
+	if (w->expect_due_us != 0 && h.next_rotation_us != w->expect_due_us) {
+		rc = sd_err_set(err, SD_ECONFLICT, "already rotated for this due time");
+		goto out;
 	}
 	if (w->has_cas && w->cas != h.current) {
 		rc = sd_err_set(err, SD_ECONFLICT, "cas %llu does not match the current version %llu",
@@ -125,6 +156,7 @@ static int write_txn(struct store_txn *t, void *arg, struct sd_err *err)
 		}
 		sd_strlcpy(h.owner, c->owner ? c->owner : "", sizeof(h.owner));
 	}
+	h.next_rotation_us = next_rotation(h.metadata, c->now);
 	rc = store_head_put(t, w->tenant, w->path, &h, err);
 	if (rc == 0) {
 		struct evidence_event ev;
@@ -188,6 +220,35 @@ int secrets_write(struct app *app, const struct secret_write *w, uint64_t *versi
 	}
 	sd_json_free(meta);
 	return rc;
+}
+
+struct resched_ctx {
+	const char *tenant, *path;
+	int64_t due, new_due;
+};
+
+static int resched_txn(struct store_txn *t, void *arg, struct sd_err *err)
+{
+	struct resched_ctx *c = arg;
+	struct store_head h;
+	int rc = store_head_get(t, c->tenant, c->path, 1, &h, err);
+
+	if (rc != 0)
+		return rc;
+	if (h.next_rotation_us == c->due) {
+		h.next_rotation_us = c->new_due;
+		rc = store_head_put(t, c->tenant, c->path, &h, err);
+	}
+	store_head_free(&h);
+	return rc;
+}
+
+int secrets_reschedule(struct app *app, const char *tenant, const char *path, int64_t due,
+		       int64_t new_due, struct sd_err *err)
+{
+	struct resched_ctx c = { tenant, path, due, new_due };
+
+	return store_run(app->store, resched_txn, &c, err);
 }
 
 /* --- read ---------------------------------------------------------------------- */

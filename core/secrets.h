@@ -33,6 +33,9 @@ struct secret_write {
 	const char *request_id; /* for the evidence record */
 	const char *reason;     /* for the evidence record (rotation) */
 	const char *action;     /* evidence action; NULL = "secret.write" */
+	/* Scheduled rotation: write only while the head's next rotation is
+	 * still this due time (else SD_ECONFLICT: someone rotated already). */
+	int64_t expect_due_us;
 	/* The reply stored for an idempotent replay; NULL = secrets_write_reply. */
 	json_t *(*make_reply)(void *arg, uint64_t version, int64_t created_us);
 	void *reply_arg;
@@ -63,6 +66,10 @@ struct secret_value {
 int secrets_read(struct app *app, const char *tenant, const char *path, uint64_t version,
 		 struct secret_value *out, struct sd_err *err);
 void secret_value_free(struct secret_value *v);
+
+/* Move a secret's scheduled rotation from due to new_due (if it is still due). */
+int secrets_reschedule(struct app *app, const char *tenant, const char *path, int64_t due,
+		       int64_t new_due, struct sd_err *err);
 
 /* Soft-delete version (0 = current) / restore it. IDEM_REPLAY as above. */
 struct actor {

@@ -13,6 +13,7 @@
 #include "auth.h"
 #include "crypto.h"
 #include "http.h"
+#include "audit.h"
 #include "evidence.h"
 #include "kms.h"
 #include "leases.h"
@@ -101,6 +102,7 @@ int server_run(struct sd_config *cfg, server_ready_fn ready, void *arg)
 	int rc = 1;
 
 	memset(&app, 0, sizeof(app));
+	app.audit_fd = -1;
 	sd_err_clear(&err);
 	app.cfg = cfg;
 	log_set_level((enum log_level)cfg->log_level);
@@ -122,6 +124,10 @@ int server_run(struct sd_config *cfg, server_ready_fn ready, void *arg)
 	}
 	if (evidence_init(&app, &err) != 0) {
 		log_error("evidence: %s", err.msg);
+		goto out;
+	}
+	if (audit_open(&app, &err) != 0) {
+		log_error("audit: %s", err.msg);
 		goto out;
 	}
 	if (store_run(app.store, register_kek, (void *)kms_active_kek_id(app.kms), &err) != 0) {
@@ -169,6 +175,7 @@ out:
 	auth_free(app.auth);
 	kms_free(app.kms);
 	evidence_cleanup(&app);
+	audit_close(&app);
 	store_close(app.store);
 	metrics_free(app.metrics);
 	ratelimit_free(app.ratelimit);

@@ -32,7 +32,8 @@
 #include "log.h"
 #include "util.h"
 
-#define HEAD_FORMAT 1
+#define HEAD_FORMAT_1 1   /* without next_rotation_us */
+#define HEAD_FORMAT 2
 #define VERSION_FORMAT 1
 #define KEY_MAX 1200
 #define RETRIES_MAX 64
@@ -40,7 +41,8 @@
 
 struct store {
 	DB_ENV *env;
-	DB *heads, *versions, *by_owner, *meta, *leases, *lease_due, *idem, *idem_by_time, *evidence;
+	DB *heads, *versions, *by_owner, *by_rotation, *meta, *leases, *lease_due, *idem, *idem_by_time,
+	    *evidence;
 	pthread_t ckpt;
 	int ckpt_running;
 	pthread_mutex_t mu;
@@ -262,7 +264,8 @@ static int owner_key(DB *sdb, const DBT *pkey, const DBT *pdata, DBT *skey)
 	unsigned char *k;
 
 	(void)sdb;
-	if (dec_u8(&d) != HEAD_FORMAT)
+	unsigned fmt = dec_u8(&d);
+	if (fmt != HEAD_FORMAT && fmt != HEAD_FORMAT_1)
 		return DB_DONOTINDEX;
 	dec_u64(&d);
 	dec_u64(&d);
@@ -288,6 +291,32 @@ static int owner_key(DB *sdb, const DBT *pkey, const DBT *pdata, DBT *skey)
 }
 
 static int idem_created_key(DB *sdb, const DBT *pkey, const DBT *pdata, DBT *skey);
+static int decode_head(const DBT *data, struct store_head *h);
+
+/* Secondary key of by_rotation: be64(next_rotation_us), when set. */
+static int rotation_key(DB *sdb, const DBT *pkey, const DBT *pdata, DBT *skey)
+{
+	struct store_head h;
+	unsigned char *k;
+
+	(void)sdb;
+	(void)pkey;
+	if (decode_head(pdata, &h) != 0)
+		return DB_DONOTINDEX;
+	free(h.metadata);
+	if (h.next_rotation_us <= 0)
+		return DB_DONOTINDEX;
+	k = malloc(8);
+	if (k == NULL)
+		return ENOMEM;
+	for (int i = 0; i < 8; i++)
+		k[i] = (unsigned char)((uint64_t)h.next_rotation_us >> (56 - 8 * i));
+	memset(skey, 0, sizeof(*skey));
+	skey->data = k;
+	skey->size = 8;
+	skey->flags = DB_DBT_APPMALLOC;
+	return 0;
+}
 
 static int due_key(DB *sdb, const DBT *pkey, const DBT *pdata, DBT *skey)
 {
@@ -411,6 +440,13 @@ int store_open(const char *data_dir, struct store **out, struct sd_err *err)
 		sd_err_set(err, SD_EDOWN, "associate by_owner: %s", db_strerror(rc));
 		goto fail;
 	}
+	if (open_db(s, txn, &s->by_rotation, "by_rotation.db", 1, err) != 0)
+		goto fail;
+	rc = s->heads->associate(s->heads, txn, s->by_rotation, rotation_key, DB_CREATE);
+	if (rc != 0) {
+		sd_err_set(err, SD_EDOWN, "associate by_rotation: %s", db_strerror(rc));
+		goto fail;
+	}
 	rc = txn->commit(txn, 0);
 	txn = NULL;
 	if (rc != 0) {
@@ -442,6 +478,8 @@ void store_close(struct store *s)
 	/* Secondaries close before their primary. */
 	if (s->by_owner)
 		s->by_owner->close(s->by_owner, 0);
+	if (s->by_rotation)
+		s->by_rotation->close(s->by_rotation, 0);
 	if (s->heads)
 		s->heads->close(s->heads, 0);
 	if (s->versions)
@@ -565,8 +603,11 @@ static int decode_head(const DBT *data, struct store_head *h)
 	size_t mn;
 	const unsigned char *m;
 
+	unsigned fmt;
+
 	memset(h, 0, sizeof(*h));
-	if (dec_u8(&d) != HEAD_FORMAT)
+	fmt = dec_u8(&d);
+	if (fmt != HEAD_FORMAT && fmt != HEAD_FORMAT_1)
 		return -1;
 	h->current = dec_u64(&d);
 	h->oldest = dec_u64(&d);
@@ -574,6 +615,8 @@ static int decode_head(const DBT *data, struct store_head *h)
 	h->updated_us = (int64_t)dec_u64(&d);
 	dec_str(&d, h->owner, sizeof(h->owner));
 	m = dec_bytes(&d, &mn);
+	if (fmt == HEAD_FORMAT)
+		h->next_rotation_us = (int64_t)dec_u64(&d);
 	if (d.bad)
 		return -1;
 	if (mn > 0) {
@@ -626,6 +669,7 @@ int store_head_put(struct store_txn *t, const char *tenant, const char *path,
 	enc_u64(&e, (uint64_t)h->updated_us);
 	enc_str(&e, h->owner);
 	enc_str(&e, h->metadata);
+	enc_u64(&e, (uint64_t)(h->next_rotation_us > 0 ? h->next_rotation_us : 0));
 	if (e.oom) {
 		free(e.p);
 		return sd_err_set(err, SD_EINTERNAL, "out of memory");
@@ -1254,4 +1298,55 @@ int store_evidence_each(struct store_txn *t, uint64_t from_seq, store_evidence_c
 	for (int i = 0; i < 8; i++)
 		start[i] = (unsigned char)(from_seq >> (56 - 8 * i));
 	return walk(t, t->s->evidence, 0, 0, start, 8, start, 0, visit_evidence, &w, err);
+}
+
+/* --- rotation schedule ------------------------------------------------------------------------ */
+
+struct due_head_walk {
+	store_due_head_cb cb;
+	void *arg;
+	int64_t until;
+	int bad;
+};
+
+static int visit_due_head(const DBT *key, const DBT *pkey, const DBT *data, void *arg)
+{
+	struct due_head_walk *w = arg;
+	char kbuf[KEY_MAX + 1];
+	const char *path;
+	struct store_head h;
+	uint64_t due = 0;
+	int stop;
+
+	for (u_int32_t i = 0; i < 8 && i < key->size; i++)
+		due = due << 8 | ((const unsigned char *)key->data)[i];
+	if ((int64_t)due > w->until)
+		return 1;
+	if (pkey->size > KEY_MAX)
+		return 0;
+	memcpy(kbuf, pkey->data, pkey->size);
+	kbuf[pkey->size] = '\0';
+	path = memchr(kbuf, 0, pkey->size);
+	if (path == NULL)
+		return 0;
+	path++;
+	if (decode_head(data, &h) != 0) {
+		w->bad = 1;
+		return 1;
+	}
+	stop = w->cb(kbuf, path, &h, w->arg);
+	store_head_free(&h);
+	return stop;
+}
+
+int store_heads_rotation_due(struct store_txn *t, int64_t now_us, store_due_head_cb cb, void *arg,
+			     struct sd_err *err)
+{
+	unsigned char start[8] = { 0, 0, 0, 0, 0, 0, 0, 1 };
+	struct due_head_walk w = { cb, arg, now_us, 0 };
+	int rc = walk(t, t->s->by_rotation, 1, 0, start, 8, start, 0, visit_due_head, &w, err);
+
+	if (rc == 0 && w.bad)
+		return sd_err_set(err, SD_EINTERNAL, "corrupt head record");
+	return rc;
 }

@@ -33,6 +33,7 @@ struct store_head {
 	int64_t updated_us;
 	char owner[SD_OWNER_MAX + 1]; /* metadata "owner", indexed (by_owner) */
 	char *metadata;             /* JSON object text, malloc'd; NULL = {} */
+	int64_t next_rotation_us;   /* scheduled rotation due time; 0 = none (indexed: by_rotation) */
 };
 
 /* One version of a secret. */
@@ -96,6 +97,12 @@ int store_versions_each(struct store_txn *t, const char *tenant, const char *pat
 typedef int (*store_head_cb)(const char *path, const struct store_head *h, void *arg);
 int store_heads_each(struct store_txn *t, const char *tenant, const char *prefix,
 		     const char *after, store_head_cb cb, void *arg, struct sd_err *err);
+/* Heads whose next_rotation_us is due at or before now_us, earliest first,
+ * across tenants; cb gets the tenant too. */
+typedef int (*store_due_head_cb)(const char *tenant, const char *path, const struct store_head *h,
+				 void *arg);
+int store_heads_rotation_due(struct store_txn *t, int64_t now_us, store_due_head_cb cb, void *arg,
+			     struct sd_err *err);
 /* Same through the owner index: heads whose owner is owner, paths after `after`. */
 int store_heads_by_owner(struct store_txn *t, const char *tenant, const char *owner,
 			 const char *after, store_head_cb cb, void *arg, struct sd_err *err);

@@ -12,6 +12,7 @@ folder.
 from __future__ import annotations
 
 import base64
+import hashlib
 import http.client
 import json
 import os
@@ -70,7 +71,8 @@ class Server:
 
     def __init__(self, workdir: Path, *, mode: str = "dev", config: Path | None = None,
                  port: int | None = None, scheme: str = "http", verify=None,
-                 data_dir: Path | None = None, extra_args: tuple = ("--rate-limit", "0")):
+                 data_dir: Path | None = None, extra_args: tuple = ("--rate-limit", "0"),
+                 plugins: Path | None = None, env: dict | None = None):
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.data_dir = Path(data_dir) if data_dir else self.workdir / "data"
@@ -80,6 +82,8 @@ class Server:
         self.scheme = scheme
         self.verify = verify
         self.extra_args = tuple(extra_args)
+        self.plugins = Path(plugins) if plugins is not None else None
+        self.env = dict(env) if env else None  # added to os.environ for the next start
         self.stdout_path = self.workdir / "secretsd.stdout"
         self.stderr_path = self.workdir / "secretsd.stderr"
         self.proc: subprocess.Popen | None = None
@@ -98,8 +102,9 @@ class Server:
 
     def argv(self) -> list[str]:
         if self.mode == "dev":
+            plugins = ["--plugins", str(self.plugins)] if self.plugins is not None else []
             return [BIN, "dev", "--data-dir", str(self.data_dir), "--listen",
-                    f"127.0.0.1:{self.port}", *self.extra_args]
+                    f"127.0.0.1:{self.port}", *plugins, *self.extra_args]
         return [BIN, "serve", "--config", str(self.config)]
 
     # --- lifecycle --------------------------------------------------------
@@ -123,8 +128,9 @@ class Server:
         out = open(self.stdout_path, "ab")
         err = open(self.stderr_path, "ab")
         try:
+            env = None if self.env is None else {**os.environ, **self.env}
             self.proc = subprocess.Popen(self.argv(), stdout=out, stderr=err,
-                                         stdin=subprocess.DEVNULL, cwd=self.workdir)
+                                         stdin=subprocess.DEVNULL, cwd=self.workdir, env=env)
         finally:
             out.close()
             err.close()
@@ -343,6 +349,74 @@ class Server:
         finally:
             conn.close()
 
+    # --- leases (provider plugins) -----------------------------------------
+    def issue(self, role=None, ttl_s=None, *, token: str | None = None, body=None,
+              **kw) -> requests.Response:
+        """POST {base}/leases. `body` replaces the JSON document when given."""
+        if body is None:
+            body = {"role": role}
+            if ttl_s is not None:
+                body["ttl_s"] = ttl_s
+        return self.request("POST", f"{self.base}/leases", token=self._tok(token), json=body, **kw)
+
+    def lease(self, lease_id: str, *, token: str | None = None) -> requests.Response:
+        return self.request("GET", f"{self.base}/leases/{lease_id}", token=self._tok(token))
+
+    def renew(self, lease_id: str, increment_s=None, *, token: str | None = None,
+              body=None) -> requests.Response:
+        if body is None:
+            body = {} if increment_s is None else {"increment_s": increment_s}
+        return self.request("POST", f"{self.base}/leases/{lease_id}/renew", token=self._tok(token),
+                            json=body)
+
+    def revoke(self, lease_id: str, *, token: str | None = None) -> requests.Response:
+        return self.request("DELETE", f"{self.base}/leases/{lease_id}", token=self._tok(token))
+
+    def leases(self, *, token: str | None = None, **params) -> requests.Response:
+        return self.request("GET", f"{self.base}/leases", token=self._tok(token), params=params)
+
+    def lease_state(self, lease_id: str) -> str:
+        r = self.lease(lease_id)
+        assert r.status_code == 200, r.text
+        return r.json()["state"]
+
+    def wait_lease_state(self, lease_id: str, states, timeout: float) -> dict:
+        """Poll GET {base}/leases/ID until its state is one of `states`."""
+        states = {states} if isinstance(states, str) else set(states)
+        last = {}
+
+        def check():
+            nonlocal last
+            r = self.lease(lease_id)
+            assert r.status_code == 200, r.text
+            last = r.json()
+            return last["state"] in states
+
+        wait_for(check, timeout, lambda: f"lease {lease_id} to become {sorted(states)}; last {last}")
+        return last
+
+    def metrics_text(self) -> str:
+        r = self.request("GET", "/metrics")
+        assert r.status_code == 200, r.text
+        return r.text
+
+    def metric(self, name: str, labels: str | None = None) -> float | None:
+        """The value of a Prometheus sample `name` (with `{labels}` exactly, if given)."""
+        return metric_value(self.metrics_text(), name, labels)
+
+    def sighup(self) -> None:
+        assert self.running(), "server is not running"
+        self.proc.send_signal(signal.SIGHUP)
+
+    def stderr_size(self) -> int:
+        return self.stderr_path.stat().st_size if self.stderr_path.exists() else 0
+
+    def stderr_since(self, mark: int) -> str:
+        try:
+            return self.stderr_path.read_bytes()[mark:].decode(errors="replace")
+        except FileNotFoundError:
+            return ""
+
 
 class RawResponse:
     """Enough of requests.Response for the assertions in these tests."""
@@ -418,3 +492,101 @@ def server_factory(secretsd_bin, tmp_path):
 def fresh_server(server_factory) -> Server:
     """A dev server with an empty data dir, for this test only."""
     return server_factory()
+
+
+# --- provider plugins and leases ----------------------------------------------------------
+
+# The build dir of the binary under test: build/ or build/asan/ (sanitizer tier).
+BUILD_DIR = Path(BIN).resolve().parent
+
+# A fast reaper for lease tests: revocation retries start at 20 ms, the reaper
+# looks every 100 ms, a provider call gets 2 s.
+LEASE_ARGS = ("--rate-limit", "0", "--set", "leases.retry_base_ms=20",
+              "--set", "leases.reaper_interval_ms=100", "--set", "leases.call_timeout_ms=2000")
+
+
+def wait_for(pred, timeout: float, what="condition", interval: float = 0.05):
+    """Poll pred() until it returns a truthy value (returned) or fail after
+    `timeout` seconds. `what` (a string or a callable giving one) names it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            desc = what() if callable(what) else what
+            raise AssertionError(f"timed out after {timeout}s waiting for {desc}")
+        time.sleep(interval)
+
+
+def metric_value(text: str, name: str, labels: str | None = None) -> float | None:
+    want = name if labels is None else f"{name}{{{labels}}}"
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        key, _, val = line.rpartition(" ")
+        if key == want:
+            return float(val)
+    return None
+
+
+def parse_time(s: str) -> float:
+    """RFC 3339 (as the API prints it) to a Unix time."""
+    import datetime
+    return datetime.datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp()
+
+
+def plugin_so(name: str) -> Path:
+    """build/plugins/NAME.so next to the binary under test; fails when missing."""
+    p = BUILD_DIR / "plugins" / f"{name}.so"
+    if not p.is_file():
+        pytest.fail(f"{p} is missing: build it with `make` (for the sanitizer tier, "
+                    f"`make BUILD={BUILD_DIR} SAN=1`)")
+    return p
+
+
+def sha256_file(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def plugin_section(name: str, so: Path | None = None, **settings) -> str:
+    """[plugin NAME] pinned with the sha256 of its .so, plus settings."""
+    so = Path(so) if so is not None else plugin_so(name)
+    lines = [f"[plugin {name}]", f"path = {so}", f"sha256 = {sha256_file(so)}"]
+    lines += [f"{k} = {v}" for k, v in settings.items()]
+    return "\n".join(lines) + "\n"
+
+
+def role_section(name: str, plugin: str, **settings) -> str:
+    lines = [f"[role {name}]", f"plugin = {plugin}"]
+    lines += [f"{k} = {v}" for k, v in settings.items()]
+    return "\n".join(lines) + "\n"
+
+
+def write_plugins_conf(path: Path, *sections: str) -> Path:
+    """Write a plugins.conf made of plugin_section()/role_section() texts."""
+    path = Path(path)
+    path.write_text("# written by the integration tests\n" + "\n".join(sections))
+    return path
+
+
+def conf_line_of(path: Path, needle: str) -> int:
+    """The 1-based line number of the first line of `path` containing `needle`."""
+    for i, line in enumerate(Path(path).read_text().splitlines(), 1):
+        if needle in line:
+            return i
+    raise AssertionError(f"{needle!r} not in {path}")
+
+
+def state_events(state_file: Path) -> list[tuple[str, str]]:
+    """The example plugin's state_file as (event, id) pairs, in order."""
+    try:
+        text = Path(state_file).read_text()
+    except FileNotFoundError:
+        return []
+    return [tuple(l.split(" ", 1)) for l in text.splitlines() if " " in l]
+
+
+@pytest.fixture(scope="session")
+def example_so(secretsd_bin) -> Path:
+    return plugin_so("example")
