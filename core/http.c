@@ -86,9 +86,15 @@ static void send_reply(struct http_req *r, int status, struct evbuffer *body)
 	if (audit_reply(r, status) != 0 && (r->method == EVHTTP_REQ_GET || r->method == EVHTTP_REQ_HEAD) &&
 	    !r->gone) {
 		/* a read that cannot be recorded is not answered */
-		static const char msg[] = "{\"error\":\"dependency_down\",\"message\":\"audit log unavailable\"}\n";
 		evbuffer_drain(body, evbuffer_get_length(body));
-		evbuffer_add(body, msg, sizeof(msg) - 1);
+		json_t *o = json_pack("{s:s, s:s, s:s}", "error", "dependency_down", "message",
+				      "audit log unavailable", "request_id", r->reqid);
+		char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+		if (s != NULL) {
+			evbuffer_add(body, s, strlen(s));
+			sd_json_free(s);
+		}
+		json_decref(o);
 		status = 503;
 	}
 	if (r->gone) {

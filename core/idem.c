@@ -169,3 +169,55 @@ int idem_collect(struct app *app)
 		log_debug("idempotency records: %d expired record(s) removed", c.deleted);
 	return c.deleted;
 }
+
+/* --- idempotency around a multi-step effect (rotation) ------------------------------- */
+
+struct step_ctx {
+	struct app *app;
+	const char *tenant;
+	struct idem *i;
+	int op; /* 0 begin, 1 end, 2 abort */
+	int status;
+	const char *body;
+};
+
+static int step_txn(struct store_txn *t, void *arg, struct sd_err *err)
+{
+	struct step_ctx *c = arg;
+	int rc;
+
+	switch (c->op) {
+	case 0:
+		if ((rc = idem_check(t, c->app, c->tenant, c->i, err)) != 0)
+			return rc;
+		return idem_record(t, c->app, c->tenant, c->i, 0, "", 1, err);
+	case 1:
+		return idem_record(t, c->app, c->tenant, c->i, c->status, c->body, 0, err);
+	default:
+		return idem_release(t, c->app, c->tenant, c->i, err);
+	}
+}
+
+int idem_begin(struct app *app, const char *tenant, struct idem *i, struct sd_err *err)
+{
+	struct step_ctx c = { app, tenant, i, 0, 0, NULL };
+
+	return i->active ? store_run(app->store, step_txn, &c, err) : 0;
+}
+
+int idem_end(struct app *app, const char *tenant, struct idem *i, int status, const char *body,
+	     struct sd_err *err)
+{
+	struct step_ctx c = { app, tenant, i, 1, status, body };
+
+	return i->active ? store_run(app->store, step_txn, &c, err) : 0;
+}
+
+void idem_abort(struct app *app, const char *tenant, struct idem *i)
+{
+	struct step_ctx c = { app, tenant, i, 2, 0, NULL };
+	struct sd_err err;
+
+	if (i->active)
+		store_run(app->store, step_txn, &c, &err);
+}

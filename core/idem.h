@@ -53,6 +53,14 @@ int idem_record(struct store_txn *t, struct app *app, const char *tenant, const 
 int idem_release(struct store_txn *t, struct app *app, const char *tenant, const struct idem *i,
 		 struct sd_err *err);
 
+/* For effects of several transactions (rotation): begin marks the key in
+ * progress (or returns IDEM_REPLAY / SD_ECONFLICT), end stores the result,
+ * abort frees the key. Each is a transaction of its own. */
+int idem_begin(struct app *app, const char *tenant, struct idem *i, struct sd_err *err);
+int idem_end(struct app *app, const char *tenant, struct idem *i, int status, const char *body,
+	     struct sd_err *err);
+void idem_abort(struct app *app, const char *tenant, struct idem *i);
+
 /* Reply with the stored result and Idempotent-Replayed: true. */
 void idem_reply(struct http_req *r, const struct idem *i);
 

@@ -1232,6 +1232,11 @@ void leases_stop(struct app *app)
 	app->leases = NULL;
 }
 
+struct workers *leases_workers(struct app *app)
+{
+	return app->leases->workers;
+}
+
 int leases_ready(struct app *app, struct sd_err *err)
 {
 	struct registry *r = leases_registry(app);

@@ -90,6 +90,9 @@ const char *lease_state_name(int state);
 /* Whether an id has the shape of a lease id. */
 int lease_id_valid(const char *id);
 
+/* The worker pool for blocking work (provider calls, webhooks). */
+struct workers *leases_workers(struct app *app);
+
 /* 0 when every enabled plugin's backend answered its last health check. */
 int leases_ready(struct app *app, struct sd_err *err);
 struct evbuffer;

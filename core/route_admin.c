@@ -64,6 +64,17 @@ void route_evidence(struct http_req *r)
 	http_reply_json(r, 200, doc);
 }
 
+static void on_rotated(void *arg, int rc, const struct sd_err *err, json_t *reply)
+{
+	struct http_req *r = arg;
+
+	if (rc != 0)
+		http_reply_error(r, err);
+	else
+		http_reply_json(r, 200, json_incref(reply));
+	http_async_finish(r);
+}
+
 void route_rotate(struct http_req *r)
 {
 	static const char *const fields[] = { "strategy", "reason", NULL };
@@ -71,7 +82,7 @@ void route_rotate(struct http_req *r)
 	struct rotate_request q;
 	struct sd_err err;
 	struct idem idem;
-	json_t *body = NULL, *v, *reply = NULL;
+	json_t *body = NULL, *v;
 	int rc;
 
 	idem_init(&idem, r);
@@ -106,14 +117,14 @@ void route_rotate(struct http_req *r)
 	q.actor = r->who.sub;
 	q.request_id = r->reqid;
 	q.idem = &idem;
-	rc = rotation_rotate(r->app, &q, &reply, &err);
+	rc = rotation_start(r->app, http_req_base(r), &q, on_rotated, r, &err);
 	if (rc == IDEM_REPLAY) {
 		idem_reply(r, &idem);
 		goto out;
 	}
 	if (rc != 0)
 		goto fail;
-	http_reply_json(r, 200, reply);
+	http_go_async(r);
 	goto out;
 fail:
 	http_reply_error(r, &err);

@@ -16,6 +16,17 @@
 
 /* --- metadata ---------------------------------------------------------------- */
 
+static const char *version_state_name(int s)
+{
+	switch (s) {
+	case VERSION_ACTIVE: return "active";
+	case VERSION_DELETED: return "deleted";
+	case VERSION_PENDING: return "pending";
+	case VERSION_FAILED: return "failed";
+	default: return "unknown";
+	}
+}
+
 static int printable(const char *s)
 {
 	for (; *s; s++)
@@ -87,6 +98,7 @@ struct write_ctx {
 	const char *metadata;   /* canonical text, or NULL to keep */
 	const char *owner;
 	uint64_t version;
+	uint64_t previous;
 	int64_t now;
 };
 
@@ -119,29 +131,32 @@ static int write_txn(struct store_txn *t, void *arg, struct sd_err *err)
 				(unsigned long long)w->cas, (unsigned long long)h.current);
 		goto out;
 	}
-	if (h.current >= SD_VERSION_MAX) {
+	if (h.latest >= SD_VERSION_MAX) {
 		rc = sd_err_set(err, SD_ECONFLICT, "version numbers are exhausted for this path");
 		goto out;
 	}
-	c->version = h.current + 1;
+	c->previous = h.current;
+	c->version = h.latest + 1;
 	rc = envelope_seal(c->app->kms, w->tenant, w->path, c->version, w->value, w->value_len, &blob,
 			   &blob_len, err);
 	if (rc != 0)
 		goto out;
 	memset(&v, 0, sizeof(v));
 	v.version = c->version;
-	v.state = VERSION_ACTIVE;
+	v.state = w->pending ? VERSION_PENDING : VERSION_ACTIVE;
 	v.created_us = c->now;
 	sd_strlcpy(v.created_by, w->actor, sizeof(v.created_by));
 	v.envelope = blob;
 	v.envelope_len = blob_len;
 	if ((rc = store_version_put(t, w->tenant, w->path, &v, err)) != 0)
 		goto out;
-	h.current = c->version;
+	h.latest = c->version;
+	if (!w->pending)
+		h.current = c->version;
 	if (h.oldest == 0)
 		h.oldest = 1;
-	/* Destroy versions beyond max_versions, oldest first. */
-	while (h.current - h.oldest + 1 > (uint64_t)c->app->cfg->max_versions) {
+	/* Destroy versions beyond max_versions, oldest first; never the current. */
+	while (h.latest - h.oldest + 1 > (uint64_t)c->app->cfg->max_versions && h.oldest < h.current) {
 		if ((rc = store_version_del(t, w->tenant, w->path, h.oldest, err)) != 0)
 			goto out;
 		h.oldest++;
@@ -156,7 +171,8 @@ static int write_txn(struct store_txn *t, void *arg, struct sd_err *err)
 		}
 		sd_strlcpy(h.owner, c->owner ? c->owner : "", sizeof(h.owner));
 	}
-	h.next_rotation_us = next_rotation(h.metadata, c->now);
+	if (!w->pending)
+		h.next_rotation_us = next_rotation(h.metadata, c->now);
 	rc = store_head_put(t, w->tenant, w->path, &h, err);
 	if (rc == 0) {
 		struct evidence_event ev;
@@ -166,8 +182,9 @@ static int write_txn(struct store_txn *t, void *arg, struct sd_err *err)
 		ev.action = w->action ? w->action : "secret.write";
 		ev.path = w->path;
 		ev.version = c->version;
-		ev.previous_version = c->version - 1;
+		ev.previous_version = c->previous;
 		ev.reason = w->reason;
+		ev.detail = w->pending ? "pending" : NULL;
 		ev.request_id = w->request_id;
 		ev.value = w->value;
 		ev.value_len = w->value_len;
@@ -199,7 +216,7 @@ json_t *secrets_write_reply(uint64_t version, int64_t created_us)
 int secrets_write(struct app *app, const struct secret_write *w, uint64_t *version,
 		  int64_t *created_us, struct sd_err *err)
 {
-	struct write_ctx c = { app, w, NULL, NULL, 0, sd_now_us() };
+	struct write_ctx c = { app, w, NULL, NULL, 0, 0, sd_now_us() };
 	char *meta = NULL;
 	int rc;
 
@@ -276,7 +293,7 @@ static int read_txn(struct store_txn *t, void *arg, struct sd_err *err)
 	if (rc != 0)
 		return rc;
 	ver = c->want ? c->want : h.current;
-	if (ver > h.current || ver < h.oldest) {
+	if (ver > h.latest || ver < h.oldest || ver == 0) {
 		store_head_free(&h);
 		return sd_err_set(err, SD_ENOTFOUND, "version %llu not found", (unsigned long long)ver);
 	}
@@ -285,8 +302,9 @@ static int read_txn(struct store_txn *t, void *arg, struct sd_err *err)
 	rc = store_version_get(t, c->tenant, c->path, ver, 1, &c->v, err);
 	if (rc == SD_ENOTFOUND)
 		return sd_err_set(err, SD_ENOTFOUND, "version %llu not found", (unsigned long long)ver);
-	if (rc == 0 && c->v.state != VERSION_ACTIVE)
-		return sd_err_set(err, SD_ENOTFOUND, "version %llu is deleted", (unsigned long long)ver);
+	if (rc == 0 && c->v.state != VERSION_ACTIVE && !(c->v.state == VERSION_PENDING && c->want != 0))
+		return sd_err_set(err, SD_ENOTFOUND, "version %llu is %s", (unsigned long long)ver,
+				  version_state_name(c->v.state));
 	return rc;
 }
 
@@ -352,13 +370,19 @@ static int state_txn(struct store_txn *t, void *arg, struct sd_err *err)
 		return rc;
 	ver = c->want ? c->want : h.current;
 	store_head_free(&h);
-	if (ver > h.current || ver < h.oldest)
+	if (ver > h.latest || ver < h.oldest || ver == 0)
 		return sd_err_set(err, SD_ENOTFOUND, "version %llu not found", (unsigned long long)ver);
 	rc = store_version_get(t, c->tenant, c->path, ver, 1, &v, err);
 	if (rc == SD_ENOTFOUND)
 		return sd_err_set(err, SD_ENOTFOUND, "version %llu not found", (unsigned long long)ver);
 	if (rc != 0)
 		return rc;
+	if (v.state == VERSION_PENDING || v.state == VERSION_FAILED) {
+		store_version_free(&v);
+		return sd_err_set(err, SD_ECONFLICT, "version %llu is %s (a staged rotation); it cannot be %s",
+				  (unsigned long long)ver, version_state_name(v.state),
+				  c->state == VERSION_DELETED ? "deleted" : "undeleted");
+	}
 	if (v.state != c->state) { /* already in that state: nothing to do */
 		struct evidence_event ev;
 		v.state = c->state;
@@ -410,8 +434,7 @@ static int add_version(const struct store_version *v, void *arg)
 
 	sd_rfc3339(v->created_us, ts);
 	o = json_pack("{s:I, s:s, s:s, s:s}", "version", (json_int_t)v->version, "created_at", ts,
-		      "created_by", v->created_by, "state",
-		      v->state == VERSION_DELETED ? "deleted" : "active");
+		      "created_by", v->created_by, "state", version_state_name(v->state));
 	if (o != NULL && v->state == VERSION_DELETED) {
 		sd_rfc3339(v->deleted_us, ts);
 		json_object_set_new(o, "deleted_at", json_string(ts));
@@ -443,8 +466,9 @@ static int meta_txn(struct store_txn *t, void *arg, struct sd_err *err)
 	rc = store_versions_each(t, c->tenant, c->path, add_version, versions, err);
 	sd_rfc3339(h.created_us, created);
 	sd_rfc3339(h.updated_us, updated);
-	c->doc = json_pack("{s:s, s:I, s:I, s:s, s:s, s:o, s:o}", "path", c->path, "current_version",
-			   (json_int_t)h.current, "oldest_version", (json_int_t)h.oldest, "created_at",
+	c->doc = json_pack("{s:s, s:I, s:I, s:I, s:s, s:s, s:o, s:o}", "path", c->path, "current_version",
+			   (json_int_t)h.current, "latest_version", (json_int_t)h.latest, "oldest_version",
+			   (json_int_t)h.oldest, "created_at",
 			   created, "updated_at", updated, "metadata", meta, "versions", versions);
 	store_head_free(&h);
 	if (rc == 0 && c->doc == NULL)
@@ -526,4 +550,71 @@ int secrets_list(struct app *app, const struct secret_list *q, json_t **out, str
 	*out = json_pack("{s:o, s:o}", "paths", c.paths, "next",
 			 c.more && c.last[0] ? json_string(c.last) : json_null());
 	return *out ? 0 : sd_err_set(err, SD_EINTERNAL, "out of memory");
+}
+
+/* --- staged versions ------------------------------------------------------------- */
+
+struct finish_ctx {
+	struct app *app;
+	const char *tenant, *path, *actor, *request_id, *reason, *detail;
+	uint64_t version;
+	int promote;
+};
+
+static int finish_txn(struct store_txn *t, void *arg, struct sd_err *err)
+{
+	struct finish_ctx *c = arg;
+	struct store_head h;
+	struct store_version v;
+	struct evidence_event ev;
+	uint64_t previous;
+	int rc = store_head_get(t, c->tenant, c->path, 1, &h, err);
+
+	if (rc != 0)
+		return rc;
+	previous = h.current;
+	rc = store_version_get(t, c->tenant, c->path, c->version, 1, &v, err);
+	if (rc != 0) {
+		store_head_free(&h);
+		return rc;
+	}
+	if (v.state != VERSION_PENDING) {
+		rc = sd_err_set(err, SD_ECONFLICT, "version %llu is not pending", (unsigned long long)c->version);
+		goto out;
+	}
+	v.state = c->promote ? VERSION_ACTIVE : VERSION_FAILED;
+	if ((rc = store_version_put(t, c->tenant, c->path, &v, err)) != 0)
+		goto out;
+	if (c->promote && c->version > h.current) {
+		h.current = c->version;
+		h.updated_us = sd_now_us();
+		h.next_rotation_us = next_rotation(h.metadata, h.updated_us);
+		if ((rc = store_head_put(t, c->tenant, c->path, &h, err)) != 0)
+			goto out;
+	}
+	memset(&ev, 0, sizeof(ev));
+	ev.tenant = c->tenant;
+	ev.actor = c->actor;
+	ev.action = c->promote ? "secret.rotate.promote" : "secret.rotate.failed";
+	ev.outcome = c->promote ? "ok" : "failed";
+	ev.path = c->path;
+	ev.version = c->version;
+	ev.previous_version = previous;
+	ev.reason = c->reason;
+	ev.request_id = c->request_id;
+	ev.detail = c->detail;
+	rc = evidence_append(t, c->app, &ev, err);
+out:
+	store_version_free(&v);
+	store_head_free(&h);
+	return rc;
+}
+
+int secrets_finish_staged(struct app *app, const char *tenant, const char *path, uint64_t version,
+			  int promote, const char *actor, const char *request_id, const char *reason,
+			  const char *detail, struct sd_err *err)
+{
+	struct finish_ctx c = { app, tenant, path, actor, request_id, reason, detail, version, promote };
+
+	return store_run(app->store, finish_txn, &c, err);
 }

@@ -36,6 +36,7 @@ struct secret_write {
 	/* Scheduled rotation: write only while the head's next rotation is
 	 * still this due time (else SD_ECONFLICT: someone rotated already). */
 	int64_t expect_due_us;
+	int pending;       /* staged: write as pending; current stays until promoted */
 	/* The reply stored for an idempotent replay; NULL = secrets_write_reply. */
 	json_t *(*make_reply)(void *arg, uint64_t version, int64_t created_us);
 	void *reply_arg;
@@ -66,6 +67,12 @@ struct secret_value {
 int secrets_read(struct app *app, const char *tenant, const char *path, uint64_t version,
 		 struct secret_value *out, struct sd_err *err);
 void secret_value_free(struct secret_value *v);
+
+/* End a staged version: promote it (current from now on) or mark it
+ * failed (never served); both append evidence. */
+int secrets_finish_staged(struct app *app, const char *tenant, const char *path, uint64_t version,
+			  int promote, const char *actor, const char *request_id, const char *reason,
+			  const char *detail, struct sd_err *err);
 
 /* Move a secret's scheduled rotation from due to new_due (if it is still due). */
 int secrets_reschedule(struct app *app, const char *tenant, const char *path, int64_t due,

@@ -18,6 +18,7 @@
 #include "kms.h"
 #include "leases.h"
 #include "ratelimit.h"
+#include "rotation.h"
 #include "log.h"
 #include "metrics.h"
 #include "store.h"
@@ -126,6 +127,10 @@ int server_run(struct sd_config *cfg, server_ready_fn ready, void *arg)
 		log_error("evidence: %s", err.msg);
 		goto out;
 	}
+	if (rotation_init(&app, &err) != 0) {
+		log_error("rotation: %s", err.msg);
+		goto out;
+	}
 	if (audit_open(&app, &err) != 0) {
 		log_error("audit: %s", err.msg);
 		goto out;
@@ -176,6 +181,7 @@ out:
 	kms_free(app.kms);
 	evidence_cleanup(&app);
 	audit_close(&app);
+	rotation_cleanup();
 	store_close(app.store);
 	metrics_free(app.metrics);
 	ratelimit_free(app.ratelimit);

@@ -615,10 +615,14 @@ static int decode_head(const DBT *data, struct store_head *h)
 	h->updated_us = (int64_t)dec_u64(&d);
 	dec_str(&d, h->owner, sizeof(h->owner));
 	m = dec_bytes(&d, &mn);
-	if (fmt == HEAD_FORMAT)
+	if (fmt == HEAD_FORMAT) {
 		h->next_rotation_us = (int64_t)dec_u64(&d);
+		h->latest = d.off < d.len ? dec_u64(&d) : 0;
+	}
 	if (d.bad)
 		return -1;
+	if (h->latest < h->current)
+		h->latest = h->current;
 	if (mn > 0) {
 		h->metadata = malloc(mn + 1);
 		if (h->metadata == NULL)
@@ -670,6 +674,7 @@ int store_head_put(struct store_txn *t, const char *tenant, const char *path,
 	enc_str(&e, h->owner);
 	enc_str(&e, h->metadata);
 	enc_u64(&e, (uint64_t)(h->next_rotation_us > 0 ? h->next_rotation_us : 0));
+	enc_u64(&e, h->latest > h->current ? h->latest : h->current);
 	if (e.oom) {
 		free(e.p);
 		return sd_err_set(err, SD_EINTERNAL, "out of memory");

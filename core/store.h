@@ -20,14 +20,15 @@ struct store_txn;
 struct evbuffer;
 
 /* Version states. A destroyed version has no record at all. */
-enum { VERSION_ACTIVE = 0, VERSION_DELETED = 1 };
+enum { VERSION_ACTIVE = 0, VERSION_DELETED = 1, VERSION_PENDING = 2, VERSION_FAILED = 3 };
 
 #define SD_OWNER_MAX 512
 #define SD_ACTOR_MAX 256
 
 /* A secret's head: one per (tenant, path). */
 struct store_head {
-	uint64_t current;           /* newest version written; 0 = none yet */
+	uint64_t current;           /* the version reads get by default; 0 = none yet */
+	uint64_t latest;            /* highest version number used (>= current: staged ones) */
 	uint64_t oldest;            /* oldest version not destroyed */
 	int64_t created_us;
 	int64_t updated_us;
