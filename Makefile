@@ -107,7 +107,7 @@ run: deps
 
 $(BUILD)/tests/sdk_%: sdk/tests/%.c $(BUILD)/libsecretsd_sdk.a
 	@mkdir -p $(dir $@)
-	$(CC) $(PLUGIN_CFLAGS) $(shell $(PKGCONF) --cflags cmocka) -o $@ $< $(BUILD)/libsecretsd_sdk.a $(LDFLAGS_SAN) $(shell $(PKGCONF) --libs cmocka)
+	$(CC) $(PLUGIN_CFLAGS) $(shell $(PKGCONF) --cflags cmocka) -o $@ $< $(BUILD)/libsecretsd_sdk.a $(LDFLAGS_SAN) $(shell $(PKGCONF) --libs cmocka) $(shell $(PKGCONF) --libs libcrypto)
 
 # Unit tests run from the repository root so that they find ../shared/vectors.
 unit: all $(UNIT_BIN) $(SDK_TEST_BIN)
@@ -137,3 +137,42 @@ clean:
 	rm -rf build
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# --- fuzzing: libFuzzer targets in tests/fuzz/ (see tests/fuzz/README.md) ------------
+#   make fuzz          every target for FUZZ_SECONDS each (default 300)
+#   make fuzz-smoke    replay tests/fuzz/regressions/, then every target for
+#                      FUZZ_SMOKE_SECONDS each (default 30); part of `make test`
+# clang builds the core with ASan+UBSan and coverage into build/fuzz/; the
+# seed corpora are copied to build/fuzz/corpus-work/, never written back.
+FUZZ_CC            ?= clang
+FUZZ_BUILD         := build/fuzz
+FUZZ_SECONDS       ?= 300
+FUZZ_SMOKE_SECONDS ?= 30
+FUZZ_NAMES         := http json jwt scope config plugins evidence $(if $(wildcard sdk/lib/sigv4.c),sigv4)
+FUZZ_BINS          := $(FUZZ_NAMES:%=$(FUZZ_BUILD)/bin/fuzz_%)
+FUZZ_PLUGIN        := $(CURDIR)/$(FUZZ_BUILD)/plain/test-plugins/good_minimal.so
+FUZZ_CFLAGS         = -std=c11 -g -O1 -fno-omit-frame-pointer -D_GNU_SOURCE -Wall -Wextra -Werror \
+                      -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+                      -Iinclude -Icore -Isdk/include $(PKG_CFLAGS) -DFUZZ_PLUGIN_SO='"$(FUZZ_PLUGIN)"'
+
+.PHONY: fuzz fuzz-smoke fuzz-build
+# The core and SDK with coverage; the plugin that the http and plugins
+# targets dlopen without it (libFuzzer cannot follow a module that is
+# unloaded and loaded again).
+fuzz-build:
+	$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=$(FUZZ_CC) SAN=1 \
+		EXTRA_CFLAGS="-fsanitize=fuzzer-no-link -Wno-unknown-warning-option" \
+		$(FUZZ_BUILD)/libsecretsd.a $(FUZZ_BUILD)/libsecretsd_sdk.a
+	$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD)/plain CC=$(FUZZ_CC) SAN=1 \
+		EXTRA_CFLAGS="-Wno-unknown-warning-option" $(FUZZ_BUILD)/plain/test-plugins/good_minimal.so
+	$(MAKE) --no-print-directory $(FUZZ_BINS)
+
+$(FUZZ_BUILD)/bin/fuzz_%: tests/fuzz/fuzz_%.c $(wildcard tests/fuzz/*.h) $(FUZZ_BUILD)/libsecretsd.a $(FUZZ_BUILD)/libsecretsd_sdk.a
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_BUILD)/libsecretsd.a $(FUZZ_BUILD)/libsecretsd_sdk.a $(LDLIBS)
+
+fuzz: fuzz-build
+	bash tests/fuzz/run.sh long $(FUZZ_SECONDS) $(FUZZ_NAMES)
+
+fuzz-smoke: fuzz-build
+	bash tests/fuzz/run.sh smoke $(FUZZ_SMOKE_SECONDS) $(FUZZ_NAMES)

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "app.h"
+#include "backup.h"
 #include "config.h"
 #include "evidence.h"
 #include "issuer.h"
@@ -32,7 +33,9 @@ static void usage(FILE *f)
 		"  secretsd token create --data-dir DIR --tenant T --sub S --scope \"S1 S2\" [--ttl SECONDS]\n"
 		"  secretsd plugin check FILE.so\n"
 		"  secretsd evidence export --data-dir DIR\n"
-		"  secretsd evidence verify --file FILE\n");
+		"  secretsd evidence verify --file FILE\n"
+		"  secretsd backup --data-dir DIR --out FILE [--with-keys]\n"
+		"  secretsd restore --in FILE --data-dir NEW [--keys-from DIR/keys]\n");
 }
 
 /* Returns the value of option argv[*i] ("--name VALUE" or "--name=VALUE"),
@@ -300,6 +303,47 @@ static int cmd_evidence(int argc, char **argv)
 	return evidence_export_cli(abs, stdout, stderr);
 }
 
+static int cmd_backup(int is_backup, int argc, char **argv)
+{
+	const char *v, *dir = NULL, *file = NULL, *keys = NULL;
+	char abs[PATH_MAX];
+	int with_keys = 0;
+
+	for (int i = 0; i < argc; i++) {
+		if ((v = opt(argc, argv, &i, "--data-dir")) != NULL)
+			dir = v;
+		else if ((v = opt(argc, argv, &i, is_backup ? "--out" : "--in")) != NULL)
+			file = v;
+		else if (!is_backup && (v = opt(argc, argv, &i, "--keys-from")) != NULL)
+			keys = v;
+		else if (is_backup && strcmp(argv[i], "--with-keys") == 0)
+			with_keys = 1;
+		else {
+			fprintf(stderr, "secretsd %s: unknown option %s\n", is_backup ? "backup" : "restore", argv[i]);
+			return 2;
+		}
+	}
+	if (dir == NULL || file == NULL) {
+		fprintf(stderr, is_backup ? "secretsd backup: --data-dir DIR and --out FILE are required\n"
+					  : "secretsd restore: --in FILE and --data-dir NEW are required\n");
+		return 2;
+	}
+	if (is_backup) {
+		if (realpath(dir, abs) == NULL) {
+			fprintf(stderr, "secretsd backup: %s: %s\n", dir, strerror(errno));
+			return 1;
+		}
+		return backup_cli(abs, file, with_keys, stderr);
+	}
+	if (dir[0] != '/') {
+		char cwd[PATH_MAX];
+		if (getcwd(cwd, sizeof(cwd)) == NULL || (size_t)snprintf(abs, sizeof(abs), "%s/%s", cwd, dir) >= sizeof(abs))
+			return 1;
+		dir = abs;
+	}
+	return restore_cli(file, dir, keys, stderr);
+}
+
 int cli_main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -316,6 +360,8 @@ int cli_main(int argc, char **argv)
 		return plugin_check_cli(argv[3], stdout);
 	if (strcmp(argv[1], "evidence") == 0)
 		return cmd_evidence(argc - 2, argv + 2);
+	if (strcmp(argv[1], "backup") == 0 || strcmp(argv[1], "restore") == 0)
+		return cmd_backup(argv[1][0] == 'b', argc - 2, argv + 2);
 	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
 		usage(stdout);
 		return 0;

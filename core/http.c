@@ -437,14 +437,19 @@ static struct bufferevent *conn_bevcb(struct event_base *base, void *arg)
 	return bev;
 }
 
-/* A request arrived: its connection is no longer waiting for headers. */
+/* A request arrived: its connection is no longer waiting for headers. A
+ * CONNECT gets its answer and then the connection is shut at the next sweep
+ * (evhttp would otherwise keep it open, as a tunnel that never starts). */
 static void conn_served(struct http_thread *t, struct evhttp_request *ev)
 {
 	struct evhttp_connection *evcon = evhttp_request_get_connection(ev);
 	struct conn *c = evcon ? conn_find(t, evhttp_connection_get_bufferevent(evcon)) : NULL;
 
-	if (c != NULL)
+	if (c != NULL) {
 		c->served = 1;
+		if (evhttp_request_get_command(ev) == EVHTTP_REQ_CONNECT)
+			c->refuse = 1;
+	}
 }
 
 void http_metrics_render(struct evbuffer *out)
@@ -577,11 +582,10 @@ static int thread_setup(struct http_server *s, struct http_thread *t, struct sd_
 	evhttp_set_max_headers_size(t->http, (ev_ssize_t)c->max_header_bytes);
 	evhttp_set_max_body_size(t->http, (ev_ssize_t)c->max_body_bytes * 2);
 	evhttp_set_timeout_tv(t->http, &tv);
-	/* Every method libevent knows reaches the router (which answers 405);
-	 * a token libevent does not know is its own 501. */
-	evhttp_set_allowed_methods(t->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
-						    EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD | EVHTTP_REQ_PATCH |
-						    EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT);
+	/* Every method reaches the router, which answers 405 in JSON: the
+	 * known ones and (all bits set) the type libevent gives a method token
+	 * it does not know, which would otherwise be its own HTML 501. */
+	evhttp_set_allowed_methods(t->http, 0xffff);
 	evhttp_set_gencb(t->http, on_request, t);
 	evhttp_set_bevcb(t->http, conn_bevcb, t);
 	t->sweep = event_new(t->base, -1, EV_PERSIST, conn_sweep, t);

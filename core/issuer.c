@@ -278,6 +278,7 @@ out:
 
 int issuer_init(const char *data_dir, struct sd_err *err)
 {
+	int created = 0;
 	char path[PATH_MAX];
 	EVP_PKEY *pkey = NULL;
 	int rc = SD_EINVAL;
@@ -293,6 +294,7 @@ int issuer_init(const char *data_dir, struct sd_err *err)
 		}
 		if ((rc = create_key(data_dir, err)) != 0)
 			goto out;
+		created = 1;
 	}
 	if ((rc = load_key(data_dir, &pkey, err)) != 0)
 		goto out;
@@ -300,11 +302,12 @@ int issuer_init(const char *data_dir, struct sd_err *err)
 		rc = sd_err_set(err, SD_EINVAL, "bad data directory");
 		goto out;
 	}
-	if (access(path, F_OK) != 0) {
-		if (errno != ENOENT) {
+	if (created || access(path, F_OK) != 0) {
+		if (!created && errno != ENOENT) {
 			rc = sd_err_set(err, SD_EINTERNAL, "cannot look at %s: %s", path, strerror(errno));
 			goto out;
 		}
+		/* a new key always gets its own JWKS (an old one would not verify) */
 		rc = write_jwks(data_dir, pkey, err);
 	}
 out:

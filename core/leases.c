@@ -513,9 +513,11 @@ static void issue_done(void *arg)
 				    j->idem.request_id);
 			lease_put_idem(j->app, j->tenant, &j->l, &j->idem, IDEM_RELEASE, NULL, &ev, &err);
 		}
-		rc = plugin_result(j->prc);
-		sd_err_set(&err, rc == SD_ENOTFOUND ? SD_EINTERNAL : rc, "provider %s: %s", j->plugin->name,
-			   j->call.err);
+		/* The caller's request was fine whatever the provider said: an
+		 * unreachable provider is 503 (try again later), one that refused
+		 * (its configuration, a policy, permissions) is 500 with its reason. */
+		rc = j->prc == SD_PDOWN || j->prc == SD_PTIMEOUT ? SD_EDOWN : SD_EINTERNAL;
+		sd_err_set(&err, rc, "provider %s: %s", j->plugin->name, j->call.err);
 		log_warn("lease for role %s failed: %s", j->l.role, err.msg);
 		j->done(j->arg, err.code, &err, &j->l, NULL);
 	}

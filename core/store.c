@@ -20,6 +20,7 @@
 #include <event2/buffer.h>
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -100,6 +101,14 @@ static void on_event(DB_ENV *env, u_int32_t event, void *info)
 	}
 }
 
+static int is_alive(DB_ENV *env, pid_t pid, db_threadid_t tid, u_int32_t flags)
+{
+	(void)env;
+	(void)tid;
+	(void)flags;
+	return kill(pid, 0) == 0 || errno == EPERM;
+}
+
 static void on_error(const DB_ENV *env, const char *prefix, const char *msg)
 {
 	(void)env;
@@ -117,7 +126,7 @@ struct enc {
 
 static void enc_raw(struct enc *e, const void *d, size_t n)
 {
-	if (e->oom)
+	if (e->oom || n == 0)
 		return;
 	if (e->len + n > e->cap) {
 		size_t cap = (e->cap ? e->cap * 2 : 256);
@@ -345,7 +354,10 @@ static void *checkpoint_main(void *arg)
 		if (s->stopping)
 			break;
 		pthread_mutex_unlock(&s->mu);
-		int rc = s->env->txn_checkpoint(s->env, 0, 0, 0);
+		int rc = s->env->failchk(s->env, 0); /* release what dead processes held */
+		if (rc == DB_RUNRECOVERY)
+			fatal(rc);
+		rc = s->env->txn_checkpoint(s->env, 0, 0, 0);
 		if (rc == DB_RUNRECOVERY)
 			fatal(rc);
 		if (rc != 0)
@@ -369,7 +381,28 @@ static int open_db(struct store *s, DB_TXN *txn, DB **db, const char *file, int 
 	return 0;
 }
 
+static int open_env(const char *data_dir, int fatal_recovery, struct store **out, struct sd_err *err);
+
 int store_open(const char *data_dir, struct store **out, struct sd_err *err)
+{
+	return open_env(data_dir, 0, out, err);
+}
+
+int store_open_restored(const char *data_dir, struct store **out, struct sd_err *err)
+{
+	return open_env(data_dir, 1, out, err);
+}
+
+int store_backup(struct store *s, const char *target, struct sd_err *err)
+{
+	int rc = s->env->backup(s->env, target, DB_CREATE | DB_EXCL | DB_BACKUP_CLEAN);
+
+	if (rc != 0)
+		return sd_err_set(err, SD_EDOWN, "hot backup to %s: %s", target, db_strerror(rc));
+	return 0;
+}
+
+static int open_env(const char *data_dir, int fatal_recovery, struct store **out, struct sd_err *err)
 {
 	char home[PATH_MAX];
 	struct store *s;
@@ -402,9 +435,15 @@ int store_open(const char *data_dir, struct store **out, struct sd_err *err)
 	s->env->set_lk_max_lockers(s->env, 10000);
 	s->env->set_tx_max(s->env, 1000);
 	s->env->log_set_config(s->env, DB_LOG_AUTO_REMOVE, 1);
+	/* A process that dies with the environment open (a killed export or
+	 * backup) is cleaned up by failchk (its locks and transactions
+	 * released) instead of a full recovery that would stop the server. */
+	s->env->set_thread_count(s->env, 1024);
+	s->env->set_isalive(s->env, is_alive);
 	rc = s->env->open(s->env, home,
 			  DB_CREATE | DB_INIT_TXN | DB_INIT_LOCK | DB_INIT_LOG | DB_INIT_MPOOL |
-				  DB_THREAD | DB_RECOVER | DB_REGISTER,
+				  DB_THREAD |
+				  (fatal_recovery ? DB_RECOVER_FATAL : DB_RECOVER | DB_REGISTER | DB_FAILCHK),
 			  0600);
 	if (rc != 0) {
 		sd_err_set(err, SD_EDOWN, "cannot open environment %s: %s", home, db_strerror(rc));

@@ -52,6 +52,12 @@ struct store_version {
  * recovery when a previous process died with it open. */
 int store_open(const char *data_dir, struct store **out, struct sd_err *err);
 void store_close(struct store *s);
+/* Open a data dir restored from a hot backup: catastrophic recovery from
+ * the copied logs, once, before anything else opens it. */
+int store_open_restored(const char *data_dir, struct store **out, struct sd_err *err);
+/* Hot backup (Berkeley DB's DB_ENV->backup) of databases and logs into the
+ * new directory target, while other processes keep working. */
+int store_backup(struct store *s, const char *target, struct sd_err *err);
 /* 0 while the environment is usable; SD_EDOWN otherwise. */
 int store_health(struct store *s, struct sd_err *err);
 /* Append Prometheus text for storage counters. */

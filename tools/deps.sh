@@ -9,9 +9,11 @@ APT_PKGS=(
   libdb5.3-dev db5.3-util libcmocka-dev libinih-dev
   libpq-dev libmariadb-dev postgresql mariadb-server
   curl openssl
+  libxml2-dev
 )
 PIP_PKGS=(pytest:pytest requests:requests jwt:pyjwt cryptography:cryptography
-          openapi_spec_validator:openapi-spec-validator yaml:pyyaml)
+          openapi_spec_validator:openapi-spec-validator yaml:pyyaml
+          "moto.server:moto[server]")
 
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi

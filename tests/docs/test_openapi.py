@@ -3,8 +3,11 @@
 Checks that the spec validates (openapi-spec-validator), that every route in
 core/router.c's `resources` table is documented with the methods it serves
 (and only those), that every error response uses the Error schema with the
-codes of core/err.c, and that the documented limits, lease states and lease
-document fields are the code's.
+codes and statuses of core/err.c, that rate-limit classes, 429s and
+RateLimit-* headers follow router.c, that exactly the operations whose
+handlers take an idempotency key (idem_init) document it, and that the
+documented limits, lease states, lease document fields, rotation
+strategies and evidence records are the code's.
 
 Run: python3 -m pytest -q tests/docs
 """
@@ -300,3 +303,173 @@ def test_path_pattern(spec, path, ok):
 def test_base64_pattern(spec, value, ok):
     pattern = spec["components"]["schemas"]["WriteRequest"]["properties"]["value_b64"]["pattern"]
     assert (re.search(pattern, value) is not None) == ok
+
+
+# --- rate limits, idempotency, admin endpoints ------------------------------------
+
+
+def operations(spec):
+    """(path, method, operation) for every operation the router dispatches."""
+    for p, item in spec["paths"].items():
+        for method in METHODS:
+            if method in item and routed(item[method]):
+                yield p, method, item[method]
+
+
+def is_authenticated(spec, op):
+    return op.get("security", spec["security"]) != []
+
+
+def route_ops():
+    """{(spec path, method): route enum name} from router.c's resources table."""
+    out = {}
+    for prefix, tail, _auth, get, post, delete in router_resources():
+        for method, route in (("get", get), ("post", post), ("delete", delete)):
+            if route != "0":
+                out[(spec_path(prefix, tail), method)] = route
+    return out
+
+
+def route_classes():
+    """{route enum name: class name or None} from router.c's route_class()."""
+    body = c_function("router.c", "route_class")
+    names = {"RL_READ": "read", "RL_WRITE": "write", "RL_LEASE": "lease", "RL_ADMIN": "admin"}
+    classes, pending = {}, []
+    for line in body.splitlines():
+        pending += re.findall(r"case\s+(R_\w+)\s*:", line)
+        m = re.search(r"return\s+(RL_\w+|-1)\s*;", line)
+        if m:
+            assert m.group(1) == "-1" or m.group(1) in names, "router.c has a new rate-limit class %s" % m.group(1)
+            for r in pending:
+                classes[r] = names.get(m.group(1))
+            pending = []
+    assert classes, "cannot read route_class in core/router.c"
+    return classes
+
+
+def test_rate_limit_classes_and_headers(spec):
+    classes = route_classes()
+    ops = route_ops()
+    limited = resolve(spec, spec["components"]["responses"]["RateLimited"])
+    assert {"Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"} <= set(limited["headers"])
+    for p, method, op in operations(spec):
+        where = "%s %s" % (method.upper(), p)
+        route = ops.get((p, method))
+        assert route, where
+        cls = classes.get(route)
+        if not is_authenticated(spec, op):
+            assert cls is None and "x-rate-limit-class" not in op and "429" not in op["responses"], where
+            continue
+        # every authenticated route is limited: router.c would not send 429 otherwise
+        assert cls is not None, "%s: route %s has no class in route_class()" % (where, route)
+        assert op.get("x-rate-limit-class") == cls, "%s: x-rate-limit-class should be %s" % (where, cls)
+        assert op["responses"]["429"] == {"$ref": "#/components/responses/RateLimited"}, where
+        for code, resp in op["responses"].items():
+            if code.startswith("2"):
+                headers = resolve(spec, resp)["headers"]
+                for h in ("RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"):
+                    assert h in headers, "%s %s: no %s" % (where, code, h)
+
+
+def test_every_operation_answers_400(spec):
+    # an invalid X-Request-Id is refused before routing, on every endpoint
+    for p, method, op in operations(spec):
+        assert "400" in op["responses"], "%s %s: no 400 (invalid X-Request-Id)" % (method.upper(), p)
+
+
+def c_functions_calling(fn):
+    """Names of the functions in core/route_*.c whose body calls fn, directly
+    or through another function of those files."""
+    bodies = {}
+    for f in sorted(CORE.glob("route_*.c")):
+        src = f.read_text(encoding="utf-8")
+        for m in re.finditer(r"^[a-z][^\n;]*?\b(\w+)\([^;{]*\)\n\{\n(.*?)^\}", src, re.M | re.S):
+            bodies[m.group(1)] = m.group(2)
+    callers, grew = {fn}, True
+    while grew:
+        grew = False
+        for name, body in bodies.items():
+            if name not in callers and any(re.search(r"\b%s\(" % re.escape(c), body) for c in callers):
+                callers.add(name)
+                grew = True
+    return callers - {fn}
+
+
+def test_idempotent_operations_match_the_code(spec):
+    handlers = dict(re.findall(r"\[(R_\w+)\]\s*=\s*(route_\w+)", c_source("router.c")))
+    keyed = {r for r, h in handlers.items() if h in c_functions_calling("idem_init")}
+    assert keyed, "no handler calls idem_init"
+    ops = route_ops()
+    for p, method, op in operations(spec):
+        where = "%s %s" % (method.upper(), p)
+        params = [x.get("$ref") for x in op.get("parameters", [])]
+        replay = any("Idempotent-Replayed" in resolve(spec, r).get("headers", {})
+                     for c, r in op["responses"].items() if c.startswith("2"))
+        if ops.get((p, method)) in keyed:
+            assert "#/components/parameters/IdempotencyKey" in params, "%s takes an idempotency key" % where
+            assert replay, "%s: 2xx without Idempotent-Replayed" % where
+            assert "409" in op["responses"], "%s: no 409 (key reused)" % where
+        else:
+            assert "#/components/parameters/IdempotencyKey" not in params, "%s takes no idempotency key" % where
+            assert not replay, "%s never replays" % where
+    key = resolve(spec, spec["components"]["parameters"]["IdempotencyKey"])
+    rid = resolve(spec, spec["components"]["parameters"]["RequestId"])
+    assert key["name"] == rid["name"] == "X-Request-Id"
+    assert key["schema"] == rid["schema"]
+
+
+def test_error_statuses_match_err_c(spec):
+    src = c_source("err.c")
+    status = dict(re.findall(r"case\s+(SD_\w+):\s*return\s+(\d+);", src))
+    names = dict(re.findall(r"case\s+(SD_\w+):\s*return\s+\"([a-z_]+)\";", src))
+    text = " ".join(spec["components"]["schemas"]["Error"]["properties"]["error"]["description"].split())
+    for code, name in names.items():
+        assert "%s %s" % (name, status[code]) in text, "Error.error description: %s is %s" % (name, status[code])
+    assert "internal_error 500" in text
+
+
+def test_rotation_matches_the_code(spec):
+    s = spec["components"]["schemas"]
+    src = c_source("route_admin.c")
+    body = c_function("route_admin.c", "route_rotate")
+    strategies = re.findall(r'strcmp\(s,\s*"(\w+)"\)', body)
+    assert strategies and s["RotateRequest"]["properties"]["strategy"]["enum"] == strategies
+    assert s["RotateResult"]["properties"]["strategy"]["enum"] == strategies
+    fields = re.search(r"fields\[\]\s*=\s*\{([^}]*)\}", body).group(1)
+    assert set(s["RotateRequest"]["properties"]) == set(re.findall(r'"(\w+)"', fields))
+    reason_max = int(re.search(r"json_string_length\(v\)\s*>\s*(\d+)", src).group(1))
+    assert s["RotateRequest"]["properties"]["reason"]["maxLength"] == reason_max
+    assert s["EvidenceRecord"]["properties"]["reason"]["maxLength"] == reason_max
+    # the reply: the json_pack of rotation.c that builds "new_version"
+    packs = [m.group(1) for m in re.finditer(r'json_pack\("\{[^"]*\}"(.*?)\);', c_source("rotation.c"), re.S)
+             if '"new_version"' in m.group(1)]
+    assert len(packs) == 1, "expected one reply with new_version in core/rotation.c"
+    keys = set(re.findall(r'"(\w+)"', packs[0]))
+    assert set(s["RotateResult"]["properties"]) == keys - set(strategies)  # values, not keys
+
+
+def test_evidence_matches_the_code(spec):
+    s = spec["components"]["schemas"]
+    actions = set()
+    for f in CORE.glob("*.c"):
+        actions |= set(re.findall(r'"((?:secret|lease|plugin)\.[a-z_]+(?:\.[a-z_]+)*)"', f.read_text(encoding="utf-8")))
+    actions -= {"plugin.h", "lease.h", "secret.h"}
+    documented = set(s["EvidenceAction"]["enum"])
+    assert not actions - documented, "evidence actions written by core/ but not documented: %s" % sorted(actions - documented)
+    assert not documented - actions, "documented evidence actions no code writes: %s" % sorted(documented - actions)
+    # the record's fields: every key evidence_append writes ("ok" is the default outcome)
+    keys = set(re.findall(r'"([a-z_]+)"', c_function("evidence.c", "evidence_append"))) - {"ok"}
+    rec = s["EvidenceRecord"]
+    assert set(rec["properties"]) == keys
+    assert set(rec["required"]) <= keys
+    assert rec["additionalProperties"] is False
+    src = c_source("route_admin.c")
+    default = int(re.search(r"#define\s+EVIDENCE_LIMIT_DEFAULT\s+(\d+)", src).group(1))
+    top = int(re.search(r"#define\s+EVIDENCE_LIMIT_MAX\s+(\d+)", src).group(1))
+    base = c_define("route.h", "SD_API_BASE").strip('"')
+    params = {resolve(spec, x)["name"]: resolve(spec, x) for x in spec["paths"][base + "/admin/evidence"]["get"]["parameters"]}
+    allowed = re.findall(r'"(\w+)"', re.search(r"params\[\]\s*=\s*\{([^}]*)\}", c_function("route_admin.c", "route_evidence")).group(1))
+    assert set(params) - {"X-Request-Id"} == set(allowed)
+    assert params["limit"]["schema"]["default"] == default
+    assert params["limit"]["schema"]["maximum"] == top
+    assert s["EvidencePage"]["properties"]["events"]["maxItems"] == top
