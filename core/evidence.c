@@ -162,6 +162,7 @@ int evidence_append(struct store_txn *t, struct app *app, const struct evidence_
 	json_object_set_new(rec, "hash", json_string(hash));
 	line = json_dumps(rec, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(rec);
+	sd_crash_point("evidence_append");
 	if (line == NULL)
 		return sd_err_set(err, SD_EINTERNAL, "out of memory");
 	rc = store_evidence_put(t, seq, line, err);

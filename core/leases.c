@@ -408,18 +408,6 @@ struct job {
 	struct sd_kv fallback_kv[2]; /* {"role", name} when the role is gone from plugins.conf */
 };
 
-static void crash_point(const char *name)
-{
-#ifdef SD_TEST_BUILD
-	const char *at = getenv("SECRETSD_CRASH_AT");
-	if (at != NULL && strcmp(at, name) == 0) {
-		log_error("crash point %s: killing the process (test build)", name);
-		raise(SIGKILL);
-	}
-#else
-	(void)name;
-#endif
-}
 
 static void issue_work(void *arg)
 {
@@ -466,7 +454,7 @@ static void issue_done(void *arg)
 	sd_err_clear(&err);
 	if (j->prc == SD_POK) {
 		const char *rv = kv_get(j->creds, "_revocable");
-		crash_point("lease_after_issue");
+		sd_crash_point("lease_after_issue");
 		j->l.state = LEASE_ACTIVE;
 		if (j->expires > sd_now_us() && j->expires != j->l.expires_us) {
 			j->l.expires_us = j->expires; /* the provider fixed its own expiry */

@@ -430,6 +430,7 @@ static void rotate_work(void *arg)
 	if (j->rc != 0)
 		goto out;
 	if (j->strategy == ROTATE_STAGED) {
+		sd_crash_point("rotate_after_pending");
 		snprintf(step, sizeof(step), "test");
 		j->rc = hook_test(j, version, &j->err);
 		if (j->rc == 0) {

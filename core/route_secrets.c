@@ -150,6 +150,7 @@ void route_secret_write(struct http_req *r)
 	}
 	if (rc != 0)
 		goto fail;
+	sd_crash_point("write_after_commit");
 	http_reply_json(r, 200, secrets_write_reply(version, created));
 	goto out;
 fail:

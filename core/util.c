@@ -2,6 +2,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
@@ -176,5 +177,19 @@ void sd_harden_process(void)
 #ifndef __SANITIZE_ADDRESS__
 	/* LeakSanitizer attaches to the process with ptrace; let it. */
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+#endif
+}
+
+void sd_crash_point(const char *name)
+{
+#ifdef SD_TEST_BUILD
+	const char *at = getenv("SECRETSD_CRASH_AT");
+
+	if (at != NULL && strcmp(at, name) == 0) {
+		fprintf(stderr, "crash point %s: killing the process (test build)\n", name);
+		raise(SIGKILL);
+	}
+#else
+	(void)name;
 #endif
 }

@@ -42,6 +42,15 @@ void sd_json_use_wiping_allocator(void);
 /* Free memory that jansson allocated (json_dumps results). */
 void sd_json_free(void *p);
 
+/* Test builds (SD_TEST_BUILD): kill the process with SIGKILL when the
+ * environment variable SECRETSD_CRASH_AT names this point. Points:
+ *   lease_after_issue      the provider issued, the lease is not yet active
+ *   write_after_commit     a write is committed, its reply not yet sent
+ *   rotate_after_pending   a staged rotation wrote its pending version
+ *   evidence_append        inside the transaction, before the evidence record
+ * Release builds compile this to nothing. */
+void sd_crash_point(const char *name);
+
 /* Make the process refuse core dumps and ptrace-style memory reads. */
 void sd_harden_process(void);
 
