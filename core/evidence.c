@@ -114,6 +114,12 @@ static void set_str(json_t *o, const char *k, const char *v)
 		json_object_set_new(o, k, json_string(v));
 }
 
+/* Test builds: die inside the transaction, before the record is stored. */
+static void crash_in_append(void)
+{
+	sd_crash_point("evidence_append");
+}
+
 int evidence_append(struct store_txn *t, struct app *app, const struct evidence_event *e,
 		    struct sd_err *err)
 {
@@ -162,7 +168,7 @@ int evidence_append(struct store_txn *t, struct app *app, const struct evidence_
 	json_object_set_new(rec, "hash", json_string(hash));
 	line = json_dumps(rec, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(rec);
-	sd_crash_point("evidence_append");
+	crash_in_append();
 	if (line == NULL)
 		return sd_err_set(err, SD_EINTERNAL, "out of memory");
 	rc = store_evidence_put(t, seq, line, err);
