@@ -634,6 +634,24 @@ int store_run(struct store *s, store_fn fn, void *arg, struct sd_err *err)
 	return sd_err_set(err, SD_EDOWN, "storage is too contended; try again");
 }
 
+/* Put an encoded record under key in db and free the encoding. */
+static int put_encoded(struct store_txn *t, DB *db, const unsigned char *k, size_t kn, struct enc *e,
+		       const char *what, struct sd_err *err)
+{
+	DBT key, data;
+	int rc;
+
+	if (e->oom) {
+		free(e->p);
+		return sd_err_set(err, SD_EINTERNAL, "out of memory");
+	}
+	dbt_in(&key, k, kn);
+	dbt_in(&data, e->p, e->len);
+	rc = db->put(db, t->txn, &key, &data, 0);
+	free(e->p);
+	return map(t->s, rc, what, err);
+}
+
 /* --- heads ---------------------------------------------------------------------------- */
 
 static int decode_head(const DBT *data, struct store_head *h)
@@ -700,8 +718,6 @@ int store_head_put(struct store_txn *t, const char *tenant, const char *path,
 	unsigned char k[KEY_MAX];
 	size_t kn = head_key(k, tenant, path);
 	struct enc e = { 0 };
-	DBT key, data;
-	int rc;
 
 	if (kn == 0)
 		return sd_err_set(err, SD_EINVAL, "path too long");
@@ -714,15 +730,7 @@ int store_head_put(struct store_txn *t, const char *tenant, const char *path,
 	enc_str(&e, h->metadata);
 	enc_u64(&e, (uint64_t)(h->next_rotation_us > 0 ? h->next_rotation_us : 0));
 	enc_u64(&e, h->latest > h->current ? h->latest : h->current);
-	if (e.oom) {
-		free(e.p);
-		return sd_err_set(err, SD_EINTERNAL, "out of memory");
-	}
-	dbt_in(&key, k, kn);
-	dbt_in(&data, e.p, e.len);
-	rc = t->s->heads->put(t->s->heads, t->txn, &key, &data, 0);
-	free(e.p);
-	return map(t->s, rc, "head put", err);
+	return put_encoded(t, t->s->heads, k, kn, &e, "head put", err);
 }
 
 void store_head_free(struct store_head *h)
@@ -793,8 +801,6 @@ int store_version_put(struct store_txn *t, const char *tenant, const char *path,
 	unsigned char k[KEY_MAX];
 	size_t kn = version_key(k, tenant, path, v->version);
 	struct enc e = { 0 };
-	DBT key, data;
-	int rc;
 
 	if (kn == 0)
 		return sd_err_set(err, SD_EINVAL, "path too long");
@@ -804,15 +810,7 @@ int store_version_put(struct store_txn *t, const char *tenant, const char *path,
 	enc_u64(&e, (uint64_t)v->deleted_us);
 	enc_str(&e, v->created_by);
 	enc_bytes(&e, v->envelope, v->envelope_len);
-	if (e.oom) {
-		free(e.p);
-		return sd_err_set(err, SD_EINTERNAL, "out of memory");
-	}
-	dbt_in(&key, k, kn);
-	dbt_in(&data, e.p, e.len);
-	rc = t->s->versions->put(t->s->versions, t->txn, &key, &data, 0);
-	free(e.p);
-	return map(t->s, rc, "version put", err);
+	return put_encoded(t, t->s->versions, k, kn, &e, "version put", err);
 }
 
 int store_version_del(struct store_txn *t, const char *tenant, const char *path, uint64_t version,
@@ -1228,8 +1226,6 @@ int store_idem_put(struct store_txn *t, const char *tenant, const char *key, con
 	unsigned char k[KEY_MAX];
 	size_t kn = head_key(k, tenant, key);
 	struct enc e = { 0 };
-	DBT dk, data;
-	int rc;
 
 	if (kn == 0)
 		return sd_err_set(err, SD_EINVAL, "idempotency key too long");
@@ -1238,15 +1234,7 @@ int store_idem_put(struct store_txn *t, const char *tenant, const char *key, con
 	enc_raw(&e, in->hash, 32);
 	enc_u64(&e, (uint64_t)in->status);
 	enc_raw(&e, in->body, in->body_len);
-	if (e.oom) {
-		free(e.p);
-		return sd_err_set(err, SD_EINTERNAL, "out of memory");
-	}
-	dbt_in(&dk, k, kn);
-	dbt_in(&data, e.p, e.len);
-	rc = t->s->idem->put(t->s->idem, t->txn, &dk, &data, 0);
-	free(e.p);
-	return map(t->s, rc, "idem put", err);
+	return put_encoded(t, t->s->idem, k, kn, &e, "idem put", err);
 }
 
 void store_idem_free(struct store_idem *i)
