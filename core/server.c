@@ -115,6 +115,15 @@ int server_run(struct sd_config *cfg, server_ready_fn ready, void *arg)
 		log_error("start-up: %s", err.msg[0] ? err.msg : "libevent threads unavailable");
 		return 1;
 	}
+	/* Signals first: a SIGTERM that arrives while we start must shut us
+	 * down cleanly, not kill us mid-way. */
+	base = event_base_new();
+	sc.base = base;
+	sc.app = &app;
+	for (int i = 0; i < 3 && base != NULL; i++) {
+		sigs[i] = evsignal_new(base, signums[i], on_signal, &sc);
+		event_add(sigs[i], NULL);
+	}
 	if (store_open(cfg->data_dir, &app.store, &err) != 0) {
 		log_error("storage: %s", err.msg);
 		goto out;
@@ -153,13 +162,6 @@ int server_run(struct sd_config *cfg, server_ready_fn ready, void *arg)
 		log_error("http: %s", err.msg);
 		goto out;
 	}
-	base = event_base_new();
-	sc.base = base;
-	sc.app = &app;
-	for (int i = 0; i < 3; i++) {
-		sigs[i] = evsignal_new(base, signums[i], on_signal, &sc);
-		event_add(sigs[i], NULL);
-	}
 	log_info("listening on %s (port %d, %s)", cfg->listen, http_port(http),
 		 cfg->tls_cert[0] ? "TLS" : "plain HTTP");
 	if (ready != NULL)
@@ -169,8 +171,11 @@ int server_run(struct sd_config *cfg, server_ready_fn ready, void *arg)
 out:
 	app.stopping = 1;
 	plugin_set_stopping();
+	log_info("stopping: event loops");
 	http_halt(http);
+	log_info("stopping: workers and background thread");
 	leases_stop(&app); /* in-flight provider calls finish; their replies are queued */
+	log_info("stopping: connections and storage");
 	http_stop(http);
 	for (int i = 0; i < 3; i++)
 		if (sigs[i])
@@ -185,6 +190,7 @@ out:
 	store_close(app.store);
 	metrics_free(app.metrics);
 	ratelimit_free(app.ratelimit);
+	log_info("stopped");
 	crypto_cleanup();
 	return rc;
 }

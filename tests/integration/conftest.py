@@ -168,7 +168,7 @@ class Server:
             self.proc.wait(timeout=10)
         self._close_session()
 
-    def stop(self, timeout: float = 15) -> int | None:
+    def stop(self, timeout: float = 60) -> int | None:
         """SIGTERM, then wait; returns the exit status (SIGKILL after timeout)."""
         if self.proc is None:
             return None
