@@ -24,6 +24,7 @@ struct app {
 	struct ratelimit *ratelimit; /* per-tenant and per-address limits */
 	struct evidence *evidence;   /* evidence chain HMAC key (core/evidence.c) */
 	int audit_fd;                /* audit log, -1 = off (core/audit.c) */
+	atomic_int audit_failing;    /* the last audit write failed (/ready says so) */
 	atomic_int stopping;
 };
 

@@ -103,8 +103,10 @@ static int emit(struct http_req *r, const char *phase, int status)
 	sd_json_free(line);
 	if (n != (ssize_t)(len + 1)) {
 		log_error("audit log: cannot write (%s)", n < 0 ? strerror(errno) : "short write");
+		atomic_store(&r->app->audit_failing, 1);
 		return -1;
 	}
+	atomic_store(&r->app->audit_failing, 0);
 	return 0;
 }
 

@@ -374,7 +374,7 @@ static int inflight_add(const char *tenant, const char *path)
 	if (slot >= 0)
 		sd_strlcpy(inflight[slot], key, sizeof(inflight[0]));
 	pthread_mutex_unlock(&inflight_mu);
-	return slot >= 0 ? 0 : -1;
+	return slot >= 0 ? 0 : slot == -2 ? -1 : -2;
 }
 
 static void inflight_del(const char *tenant, const char *path)
@@ -411,8 +411,12 @@ static void rotate_work(void *arg)
 
 	sd_err_clear(&j->err);
 	j->rc = hook_value(j, &value, &len, &j->err);
-	if (j->rc != 0)
+	if (j->rc != 0) {
+		char why[SD_ERR_MSG_MAX];
+		sd_strlcpy(why, j->err.msg, sizeof(why));
+		sd_err_set(&j->err, j->rc, "rotation failed at step create (nothing changed): %s", why);
 		goto out;
+	}
 	memset(&w, 0, sizeof(w));
 	w.tenant = j->tenant;
 	w.path = j->path;
@@ -435,15 +439,16 @@ static void rotate_work(void *arg)
 		j->rc = hook_test(j, version, &j->err);
 		if (j->rc == 0) {
 			snprintf(step, sizeof(step), "promote");
-			j->rc = secrets_finish_staged(j->app, j->tenant, j->path, version, 1, j->actor, j->request_id,
-						      w.reason, NULL, &j->err);
+			j->rc = secrets_finish_staged(j->app, j->tenant, j->path, version, 1, j->current, j->actor,
+						      j->request_id, w.reason, NULL, &j->err);
 		}
 		if (j->rc != 0) {
 			struct sd_err e2;
 			char why[SD_ERR_MSG_MAX];
 			sd_strlcpy(why, j->err.msg, sizeof(why));
-			secrets_finish_staged(j->app, j->tenant, j->path, version, 0, j->actor, j->request_id,
-					      w.reason, why, &e2);
+			if (j->rc != SD_ECONFLICT) /* a superseded version is already marked failed */
+				secrets_finish_staged(j->app, j->tenant, j->path, version, 0, 0, j->actor,
+						      j->request_id, w.reason, why, &e2);
 			sd_err_set(&j->err, j->rc, "staged rotation failed at step %s (version %llu marked failed; "
 						   "version %llu stays current): %s",
 				   step, (unsigned long long)version, (unsigned long long)j->current, why);
@@ -533,9 +538,11 @@ int rotation_start(struct app *app, struct event_base *base, const struct rotate
 			return rc;
 		}
 	}
-	if (inflight_add(j->tenant, j->path) != 0) {
+	if ((rc = inflight_add(j->tenant, j->path)) != 0) {
 		idem_abort(app, q->tenant, &j->idem);
 		free(j);
+		if (rc == -2)
+			return sd_err_set(err, SD_EDOWN, "too many rotations running; try again");
 		return sd_err_set(err, SD_ECONFLICT, "a rotation of this secret is already running");
 	}
 	if (workers_submit(leases_workers(app), rotate_work, rotate_done, base, j) != 0) {

@@ -33,6 +33,10 @@ void route_ready(struct http_req *r)
 		http_reply_errf(r, SD_EDOWN, "keys: %s", err.msg);
 		return;
 	}
+	if (atomic_load(&r->app->audit_failing)) {
+		http_reply_errf(r, SD_EDOWN, "audit log cannot be written");
+		return;
+	}
 	if (leases_ready(r->app, &err) != 0) {
 		http_reply_error(r, &err);
 		return;

@@ -131,6 +131,16 @@ void route_secret_write(struct http_req *r)
 	meta = json_object_get(body, "metadata");
 	if (meta != NULL && secrets_check_metadata(meta, &err) != 0)
 		goto fail;
+	if (meta != NULL && !scopes_is_admin(&r->who.scopes)) {
+		/* plugin: and webhook: hooks act with the server's own credentials
+		 * (a provider's root account, any reachable URL): admins only */
+		const char *hook = json_string_value(json_object_get(meta, "rotation_hook"));
+		if (hook != NULL && strcmp(hook, "generate") != 0) {
+			sd_err_set(&err, SD_EFORBIDDEN,
+				   "setting metadata.rotation_hook to anything but generate needs the admin scope");
+			goto fail;
+		}
+	}
 	rc = jsonx_get_uint(body, "cas", SD_VERSION_MAX, &w.cas, &err);
 	if (rc < 0)
 		goto fail;

@@ -559,6 +559,8 @@ struct finish_ctx {
 	const char *tenant, *path, *actor, *request_id, *reason, *detail;
 	uint64_t version;
 	int promote;
+	uint64_t expect_current; /* promote only if nothing else became current meanwhile */
+	int superseded;
 };
 
 static int finish_txn(struct store_txn *t, void *arg, struct sd_err *err)
@@ -581,6 +583,12 @@ static int finish_txn(struct store_txn *t, void *arg, struct sd_err *err)
 	if (v.state != VERSION_PENDING) {
 		rc = sd_err_set(err, SD_ECONFLICT, "version %llu is not pending", (unsigned long long)c->version);
 		goto out;
+	}
+	if (c->promote && h.current != c->expect_current) {
+		/* a write made another version current while we staged: it wins */
+		c->promote = 0;
+		c->superseded = 1;
+		c->detail = "superseded by a write during the staged rotation";
 	}
 	v.state = c->promote ? VERSION_ACTIVE : VERSION_FAILED;
 	if ((rc = store_version_put(t, c->tenant, c->path, &v, err)) != 0)
@@ -611,10 +619,14 @@ out:
 }
 
 int secrets_finish_staged(struct app *app, const char *tenant, const char *path, uint64_t version,
-			  int promote, const char *actor, const char *request_id, const char *reason,
-			  const char *detail, struct sd_err *err)
+			  int promote, uint64_t expect_current, const char *actor, const char *request_id,
+			  const char *reason, const char *detail, struct sd_err *err)
 {
-	struct finish_ctx c = { app, tenant, path, actor, request_id, reason, detail, version, promote };
+	struct finish_ctx c = { app, tenant, path, actor, request_id, reason, detail, version, promote,
+				expect_current, 0 };
+	int rc = store_run(app->store, finish_txn, &c, err);
 
-	return store_run(app->store, finish_txn, &c, err);
+	if (rc == 0 && c.superseded)
+		return sd_err_set(err, SD_ECONFLICT, "another write became current during the staged rotation");
+	return rc;
 }

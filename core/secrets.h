@@ -71,8 +71,8 @@ void secret_value_free(struct secret_value *v);
 /* End a staged version: promote it (current from now on) or mark it
  * failed (never served); both append evidence. */
 int secrets_finish_staged(struct app *app, const char *tenant, const char *path, uint64_t version,
-			  int promote, const char *actor, const char *request_id, const char *reason,
-			  const char *detail, struct sd_err *err);
+			  int promote, uint64_t expect_current, const char *actor, const char *request_id,
+			  const char *reason, const char *detail, struct sd_err *err);
 
 /* Move a secret's scheduled rotation from due to new_due (if it is still due). */
 int secrets_reschedule(struct app *app, const char *tenant, const char *path, int64_t due,

@@ -7,7 +7,8 @@ codes and statuses of core/err.c, that rate-limit classes, 429s and
 RateLimit-* headers follow router.c, that exactly the operations whose
 handlers take an idempotency key (idem_init) document it, and that the
 documented limits, lease states, lease document fields, rotation
-strategies and evidence records are the code's.
+strategies, rotation hooks and the webhook they call, version states, the
+metadata document, metrics and evidence records are the code's.
 
 Run: python3 -m pytest -q tests/docs
 """
@@ -39,6 +40,11 @@ def c_define(header, name):
     m = re.search(r"#define\s+%s\s+(.+?)\s*(?:/\*.*)?$" % re.escape(name), c_source(header), re.M)
     assert m, "%s not defined in core/%s" % (name, header)
     return m.group(1).strip()
+
+
+def strip_crash_points(body):
+    """Test builds' crash points (sd_crash_point("name")) are not JSON keys."""
+    return re.sub(r'sd_crash_point\("[^"]*"\)', "", body)
 
 
 def c_int(header, name):
@@ -458,7 +464,7 @@ def test_evidence_matches_the_code(spec):
     assert not actions - documented, "evidence actions written by core/ but not documented: %s" % sorted(actions - documented)
     assert not documented - actions, "documented evidence actions no code writes: %s" % sorted(documented - actions)
     # the record's fields: every key evidence_append writes ("ok" is the default outcome)
-    keys = set(re.findall(r'"([a-z_]+)"', c_function("evidence.c", "evidence_append"))) - {"ok"}
+    keys = set(re.findall(r'"([a-z_]+)"', strip_crash_points(c_function("evidence.c", "evidence_append")))) - {"ok"}
     rec = s["EvidenceRecord"]
     assert set(rec["properties"]) == keys
     assert set(rec["required"]) <= keys
@@ -473,3 +479,122 @@ def test_evidence_matches_the_code(spec):
     assert params["limit"]["schema"]["default"] == default
     assert params["limit"]["schema"]["maximum"] == top
     assert s["EvidencePage"]["properties"]["events"]["maxItems"] == top
+
+
+
+# --- versions, metadata, rotation hooks, metrics --------------------------------------
+
+
+def test_version_states_match_the_code(spec):
+    """VersionInfo.state is exactly what version_state_name (secrets.c) names,
+    one name per VERSION_* state of store.h."""
+    body = c_function("secrets.c", "version_state_name")
+    named = re.findall(r"case\s+(VERSION_\w+):\s*return\s+\"([a-z_]+)\";", body)
+    enum = re.search(r"enum\s*\{([^}]*\bVERSION_ACTIVE\b[^}]*)\}", c_source("store.h")).group(1)
+    states = re.findall(r"\b(VERSION_\w+)\s*=\s*(\d+)", enum)
+    assert states and len(states) == enum.count("VERSION_"), "a VERSION_* state without an explicit value"
+    assert sorted(n for n, _ in named) == sorted(n for n, _ in states), "a version state has no name"
+    order = {n: int(v) for n, v in states}
+    names = [name for state, name in sorted(named, key=lambda x: order[x[0]])]
+    state = spec["components"]["schemas"]["VersionInfo"]["properties"]["state"]
+    assert state["enum"] == names
+    for name in names:
+        assert "`%s`" % name in state["description"], "VersionInfo.state does not explain %s" % name
+
+
+def pack_args(body):
+    """The arguments after the format of every json_pack call in body, each
+    a list split at top-level commas."""
+    calls = []
+    for m in re.finditer(r'json_pack\("[^"]*"', body):
+        args, depth, cur, quoted = [], 1, "", False
+        for ch in body[m.end():]:
+            if ch == '"':
+                quoted = not quoted
+            elif not quoted and ch == "(":
+                depth += 1
+            elif not quoted and ch == ")":
+                depth -= 1
+                if depth == 0:
+                    break
+            if ch == "," and depth == 1 and not quoted:
+                args.append(cur.strip())
+                cur = ""
+            else:
+                cur += ch
+        args.append(cur.strip())
+        calls.append([a for a in args if a])
+    return calls
+
+
+def pack_keys(body, must):
+    """The keys of the json_pack call in body whose arguments contain must."""
+    calls = [args for args in pack_args(body) if must in args]
+    assert len(calls) == 1, "expected one json_pack with %s" % must
+    args = calls[0]
+    assert len(args) % 2 == 0, "json_pack with an odd number of arguments: %s" % args
+    keys = args[0::2]  # keys and values alternate
+    assert all(re.fullmatch(r'"[a-z_]+"', k) for k in keys), keys
+    return {k.strip('"') for k in keys}
+
+
+def test_metadata_document_matches_the_code(spec):
+    s = spec["components"]["schemas"]
+    keys = pack_keys(c_function("secrets.c", "meta_txn"), '"current_version"')
+    keys |= set(re.findall(r'json_object_set_new\(c\.doc,\s*"([a-z_]+)"', c_function("secrets.c", "secrets_metadata")))
+    doc = s["SecretMetadata"]
+    assert set(doc["properties"]) == keys
+    assert set(doc["required"]) == keys  # every member is always present
+    assert doc["additionalProperties"] is False
+    body = c_function("secrets.c", "add_version")
+    vkeys = pack_keys(body, '"created_by"') | set(re.findall(r'json_object_set_new\(o,\s*"([a-z_]+)"', body))
+    info = s["VersionInfo"]
+    assert set(info["properties"]) == vkeys
+    assert set(info["required"]) == vkeys - {"deleted_at"}
+    assert info["additionalProperties"] is False
+
+
+def test_rotation_hooks_and_webhook_match_the_code(spec):
+    s = spec["components"]["schemas"]
+    src = c_source("rotation.c")
+    body = c_function("rotation.c", "hook_value")
+    hooks = re.findall(r'strcmp\(j->hook,\s*"(\w+)"\)', body) + re.findall(r'strncmp\(j->hook,\s*"(\w+:)"', body)
+    assert sorted(hooks) == ["generate", "plugin:", "webhook:"], hooks
+    text = s["Metadata"]["properties"]["rotation_hook"]["description"]
+    op = spec["paths"][c_define("route.h", "SD_API_BASE").strip('"') + "/admin/rotate/{path}"]["post"]
+    for h in hooks:
+        assert "`%s" % h in text and "`%s" % h in op["description"], "rotation hook %s is not documented" % h
+    # the webhook: its two bodies and its headers
+    hook = spec["webhooks"]["rotationWebhook"]["post"]
+    for schema, fn, step in (("WebhookCreate", "hook_value", "create"), ("WebhookTest", "hook_test", "test")):
+        keys = pack_keys(c_function("rotation.c", fn), '"%s"' % step)
+        assert set(s[schema]["properties"]) == keys, schema
+        assert set(s[schema]["required"]) == keys, schema
+        assert s[schema]["properties"]["step"]["const"] == step
+    headers = set(re.findall(r'"(X-Secretsd-[A-Za-z-]+):', src))
+    assert headers and {p["name"] for p in hook["parameters"] if p["in"] == "header"} == headers
+    text = " ".join(hook["description"].split())
+    total = int(re.search(r"CURLOPT_TIMEOUT_MS,\s*(\d+)L", src).group(1)) // 1000
+    connect = int(re.search(r"CURLOPT_CONNECTTIMEOUT_MS,\s*(\d+)L", src).group(1)) // 1000
+    cap = int(re.search(r"b->len \+ add > (\d+) \* 1024", src).group(1))
+    assert "at most %d s (%d s to connect)" % (total, connect) in text
+    assert "at most %d KiB of answer" % cap in text
+    assert "CURLOPT_FOLLOWLOCATION, 0L" in src and "does not follow redirects" in text
+    # the strategies: staged names its steps in the error
+    assert "staged rotation failed at step" in src and "staged rotation failed at step" in op["description"]
+
+
+def metric_families():
+    """Every secretsd_* series name core/ renders, without histogram suffixes."""
+    names = set()
+    for f in CORE.glob("*.c"):
+        names |= set(re.findall(r"\b(secretsd_[a-z_]+)", f.read_text(encoding="utf-8")))
+    return {re.sub(r"_(bucket|count|sum)$", "", n) for n in names}
+
+
+def test_metrics_are_documented(spec):
+    text = spec["paths"]["/metrics"]["get"]["description"]
+    families = metric_families()
+    assert "secretsd_rotations_scheduled_total" in families
+    missing = sorted(m for m in families if m not in text)
+    assert not missing, "series rendered by core/ but not in GET /metrics: %s" % missing

@@ -10,6 +10,7 @@ import json
 import threading
 
 import pytest
+import requests
 
 from conftest import (LEASE_ARGS, Server, assert_error, free_port, plugin_section,
                       write_plugins_conf)
@@ -24,6 +25,7 @@ class Receiver:
         self.key = key
         self.calls = []
         self.fail_test = False
+        self.on_test = None
         self.value = b"from-webhook-1"
         recv = self
 
@@ -41,6 +43,8 @@ class Receiver:
                 elif doc["step"] == "create":
                     out, code = {"value_b64": base64.b64encode(recv.value).decode()}, 200
                 else:
+                    if recv.on_test is not None:
+                        recv.on_test()
                     out, code = {"ok": not recv.fail_test}, 200
                 data = json.dumps(out).encode()
                 self.send_response(code)
@@ -183,3 +187,30 @@ def test_plugin_hook_changes_the_database_password_and_the_secret_together(pg_sr
     assert version == 2 and new != old
     assert can_login(db, new.decode()), "the stored password does not log in"
     assert not can_login(db, old.decode()), "the old password still logs in"
+
+
+def test_only_admins_may_point_a_secret_at_a_plugin_or_webhook_hook(fresh_server):
+    s = fresh_server
+    writer = s.token("dev", "writer", "secrets:write:* secrets:read:*")
+    for hook in ("plugin:postgresql/postgres", "webhook:http://127.0.0.1:1/x"):
+        r = s.write("app/escalate", b"v", {"rotation_hook": hook}, token=writer)
+        assert_error(r, 403, "forbidden", "admin")
+    assert s.write("app/escalate", b"v", {"rotation_hook": "generate"}, token=writer).status_code == 200
+    assert s.write("app/escalate", b"v", {"rotation_hook": "webhook:http://127.0.0.1:1/x"}).status_code == 200
+
+
+def test_a_write_during_a_staged_rotation_wins_and_the_staged_version_is_marked_failed(hooked):
+    s, recv = hooked
+    s.write("app/race", b"old", {"rotation_hook": f"webhook:{recv.url}"})
+
+    def concurrent_write():
+        # a writer on its own connection, while the rotation waits for the test step
+        r = requests.post(f"{s.base}/secrets/app/race", json={"value_b64": base64.b64encode(b"concurrent").decode()},
+                          headers={"Authorization": f"Bearer {s.admin_token}"}, timeout=10)
+        assert r.status_code == 200, r.text
+    recv.on_test = concurrent_write
+    r = rotate(s, "app/race", "staged")
+    assert_error(r, 409, "conflict", "staged rotation")
+    assert value(s, "app/race") == (b"concurrent", 3)
+    states = {v["version"]: v["state"] for v in s.metadata("app/race").json()["versions"]}
+    assert states == {1: "active", 2: "failed", 3: "active"}
