@@ -57,10 +57,12 @@ int config_parse_rate(const char *s, double *rps, int *burst)
 	if (buf[0] == '\0' || buf[0] == '-' || buf[0] == '+')
 		return -1;
 	r = strtod(buf, &end);
-	if (*end != '\0' || !isfinite(r) || r < 0 || r > 1e9)
+	/* 0 = off; otherwise at least one request per 1000 s and at most 1e6/s,
+	 * so that the limiter's microsecond arithmetic stays exact */
+	if (*end != '\0' || !isfinite(r) || r < 0 || r > 1e6 || (r > 0 && r < 0.001))
 		return -1;
 	if (colon != NULL) {
-		if (sd_parse_u64(colon + 1, 1000000000, &b) != 0)
+		if (sd_parse_u64(colon + 1, 1000000, &b) != 0)
 			return -1;
 	} else {
 		b = (uint64_t)(r * 2 > 1 ? r * 2 : 1);

@@ -140,15 +140,27 @@ void http_reply_json(struct http_req *r, int status, json_t *body)
 	evbuffer_free(buf);
 }
 
+/* Messages may quote what the client sent (a field name, a parameter):
+ * keep them printable ASCII so that they are always valid JSON strings. */
+static void printable(const char *in, char *out, size_t cap)
+{
+	size_t i = 0;
+
+	for (; in[i] != '\0' && i + 1 < cap; i++)
+		out[i] = (unsigned char)in[i] >= 0x20 && (unsigned char)in[i] < 0x7f ? in[i] : '?';
+	out[i] = '\0';
+}
+
 void http_reply_error(struct http_req *r, const struct sd_err *e)
 {
 	int code = e->code == SD_OK ? SD_EINTERNAL : e->code;
+	char msg[SD_ERR_MSG_MAX];
 	json_t *o;
 
 	if (code == SD_EDEADLOCK || code == SD_ECRYPTO)
 		code = SD_EINTERNAL;
-	o = json_pack("{s:s, s:s, s:s}", "error", sd_err_name(code), "message",
-		      e->msg[0] ? e->msg : sd_err_name(code), "request_id", r->reqid);
+	printable(e->msg[0] ? e->msg : sd_err_name(code), msg, sizeof(msg));
+	o = json_pack("{s:s, s:s, s:s}", "error", sd_err_name(code), "message", msg, "request_id", r->reqid);
 	if (code == SD_EMETHOD) {
 		/* Allow was set by the router */
 	}

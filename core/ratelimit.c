@@ -109,8 +109,12 @@ int ratelimit_take(struct ratelimit *rl, const char *key, double rps, int burst,
 	memset(info, 0, sizeof(*info));
 	if (rps <= 0 || !isfinite(rps))
 		return 1;
+	if (rps < 0.001)
+		rps = 0.001; /* config refuses less; keep the arithmetic in range anyway */
 	if (burst < 1)
 		burst = 1;
+	if (burst > 1000000)
+		burst = 1000000;
 	t_us = (int64_t)(1e6 / rps);
 	if (t_us < 1)
 		t_us = 1;
@@ -142,8 +146,12 @@ int ratelimit_limited(struct ratelimit *rl, const char *key, double rps, int bur
 
 	if (rps <= 0 || !isfinite(rps))
 		return 0;
+	if (rps < 0.001)
+		rps = 0.001;
 	if (burst < 1)
 		burst = 1;
+	if (burst > 1000000)
+		burst = 1000000;
 	t_us = (int64_t)(1e6 / rps);
 	pthread_mutex_lock(mu);
 	for (size_t i = 0; i < PROBE; i++) {
