@@ -258,7 +258,7 @@ int restore_cli(const char *in, const char *data_dir, const char *keys_from, FIL
 	char path[PATH_MAX], name[NAME_MAX_LEN + 1];
 	struct store *s = NULL;
 	struct sd_err err;
-	int rc = 1, have_keys = 0, files = 0;
+	int rc = 1, have_keys = 0, files = 0, created = 0;
 
 	if (f == NULL || md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
 		fprintf(errout, "secretsd restore: cannot open %s: %s\n", in, strerror(errno));
@@ -268,6 +268,7 @@ int restore_cli(const char *in, const char *data_dir, const char *keys_from, FIL
 		fprintf(errout, "secretsd restore: %s must not exist yet: %s\n", data_dir, strerror(errno));
 		goto out;
 	}
+	created = 1;
 	snprintf(path, sizeof(path), "%s/db", data_dir);
 	mkdir(path, 0700);
 	snprintf(path, sizeof(path), "%s/keys", data_dir);
@@ -352,6 +353,13 @@ int restore_cli(const char *in, const char *data_dir, const char *keys_from, FIL
 truncated:
 	fprintf(errout, "secretsd restore: %s is truncated or unreadable\n", in);
 out:
+	if (rc != 0 && created) { /* a refused restore leaves nothing behind */
+		snprintf(path, sizeof(path), "%s/db", data_dir);
+		rm_tree(path);
+		snprintf(path, sizeof(path), "%s/keys", data_dir);
+		rm_tree(path);
+		rm_tree(data_dir);
+	}
 	OPENSSL_cleanse(buf, sizeof(buf));
 	if (f != NULL)
 		fclose(f);

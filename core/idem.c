@@ -4,6 +4,8 @@
 #include <event2/http.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +16,27 @@
 #include "log.h"
 #include "store.h"
 #include "util.h"
+
+/* A random tag of this process: an in-progress record carries it, so a
+ * record left by a process that died is recognised as stale at once. */
+static int boot_tag(void)
+{
+	static atomic_int tag;
+	int t = atomic_load(&tag);
+
+	if (t == 0) {
+		unsigned char b[4];
+		if (RAND_bytes(b, 4) != 1)
+			return 1;
+		t = (int)(((unsigned)b[0] << 24 | (unsigned)b[1] << 16 | (unsigned)b[2] << 8 | b[3]) & 0x7fffffff);
+		if (t == 0)
+			t = 1;
+		int expected = 0;
+		if (!atomic_compare_exchange_strong(&tag, &expected, t))
+			t = expected;
+	}
+	return t;
+}
 
 /* The record's body is sealed for (tenant, "idem:" key, 0). */
 static void aad_path(const struct idem *i, char out[300])
@@ -80,7 +103,8 @@ int idem_check(struct store_txn *t, struct app *app, const char *tenant, struct 
 				  "X-Request-Id was already used for a different request (idempotency key)");
 	}
 	if (rec.state == IDEM_IN_PROGRESS) {
-		int stale = rec.created_us + IDEM_IN_PROGRESS_MAX_US < sd_now_us();
+		/* marked by a process that has since died (another boot), or too old */
+		int stale = rec.status != boot_tag() || rec.created_us + IDEM_IN_PROGRESS_MAX_US < sd_now_us();
 		store_idem_free(&rec);
 		if (stale) /* its process died: the reaper revokes what it left */
 			return 0;
@@ -110,7 +134,7 @@ int idem_record(struct store_txn *t, struct app *app, const char *tenant, const 
 	rec.created_us = sd_now_us();
 	rec.state = in_progress ? IDEM_IN_PROGRESS : IDEM_DONE;
 	memcpy(rec.hash, i->hash, 32);
-	rec.status = status;
+	rec.status = in_progress ? boot_tag() : status;
 	aad_path(i, path);
 	rc = envelope_seal(app->kms, tenant, path, 0, (const unsigned char *)(body ? body : ""),
 			   body ? strlen(body) : 0, &rec.body, &rec.body_len, err);

@@ -111,6 +111,7 @@ int server_run(struct sd_config *cfg, server_ready_fn ready, void *arg)
 	umask(077); /* everything we and Berkeley DB create is private */
 	sd_json_use_wiping_allocator();
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGXFSZ, SIG_IGN); /* a file size limit is an error (EFBIG), not a kill */
 	if (evthread_use_pthreads() != 0 || crypto_init(&err) != 0) {
 		log_error("start-up: %s", err.msg[0] ? err.msg : "libevent threads unavailable");
 		return 1;
