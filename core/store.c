@@ -101,13 +101,6 @@ static void on_event(DB_ENV *env, u_int32_t event, void *info)
 	}
 }
 
-static int is_alive(DB_ENV *env, pid_t pid, db_threadid_t tid, u_int32_t flags)
-{
-	(void)env;
-	(void)tid;
-	(void)flags;
-	return kill(pid, 0) == 0 || errno == EPERM;
-}
 
 static void on_message(const DB_ENV *env, const char *msg)
 {
@@ -360,10 +353,7 @@ static void *checkpoint_main(void *arg)
 		if (s->stopping)
 			break;
 		pthread_mutex_unlock(&s->mu);
-		int rc = s->env->failchk(s->env, 0); /* release what dead processes held */
-		if (rc == DB_RUNRECOVERY)
-			fatal(rc);
-		rc = s->env->txn_checkpoint(s->env, 0, 0, 0);
+		int rc = s->env->txn_checkpoint(s->env, 0, 0, 0);
 		if (rc == DB_RUNRECOVERY)
 			fatal(rc);
 		if (rc != 0)
@@ -459,15 +449,15 @@ static int open_env(const char *data_dir, int fatal_recovery, struct store **out
 	s->env->set_lk_max_lockers(s->env, 4000);
 	s->env->set_tx_max(s->env, 1000);
 	s->env->log_set_config(s->env, DB_LOG_AUTO_REMOVE, 1);
-	/* A process that dies with the environment open (a killed export or
-	 * backup) is cleaned up by failchk (its locks and transactions
-	 * released) instead of a full recovery that would stop the server. */
-	s->env->set_thread_count(s->env, 1024);
-	s->env->set_isalive(s->env, is_alive);
+	/* A process that dies with the environment open is found by
+	 * DB_REGISTER at the next open, which then runs recovery (a running
+	 * server sees DB_RUNRECOVERY and exits 75 so that its supervisor
+	 * restarts it through recovery). failchk was tried instead and can
+	 * hang when the dead process was waiting on a condition variable. */
 	rc = s->env->open(s->env, home,
 			  DB_CREATE | DB_INIT_TXN | DB_INIT_LOCK | DB_INIT_LOG | DB_INIT_MPOOL |
 				  DB_THREAD |
-				  (fatal_recovery ? DB_RECOVER_FATAL : DB_RECOVER | DB_REGISTER | DB_FAILCHK),
+				  (fatal_recovery ? DB_RECOVER_FATAL : DB_RECOVER | DB_REGISTER),
 			  0600);
 	if (rc != 0) {
 		sd_err_set(err, SD_EDOWN, "cannot open environment %s: %s", home, db_strerror(rc));

@@ -13,7 +13,7 @@ APT_PKGS=(
 )
 PIP_PKGS=(pytest:pytest requests:requests jwt:pyjwt cryptography:cryptography
           openapi_spec_validator:openapi-spec-validator yaml:pyyaml
-          "moto.server:moto[server]")
+          "moto.server:moto[server]" schemathesis:schemathesis)
 
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
