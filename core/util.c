@@ -174,7 +174,12 @@ void sd_harden_process(void)
 	struct rlimit rl = { 0, 0 };
 
 	setrlimit(RLIMIT_CORE, &rl);
-#ifndef __SANITIZE_ADDRESS__
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SD_ASAN 1
+#endif
+#endif
+#if !defined(__SANITIZE_ADDRESS__) && !defined(SD_ASAN)
 	/* LeakSanitizer attaches to the process with ptrace; let it. */
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 #endif
