@@ -72,18 +72,14 @@ static int json_body(struct http_req *r, json_t **out)
 	return 0;
 }
 
-static int64_t lease_ttl(struct http_req *r, const char *metadata)
+/* metadata.ttl of an already parsed metadata object, else the default. */
+static int64_t lease_ttl(struct http_req *r, json_t *meta)
 {
 	int64_t ttl = r->app->cfg->default_lease_ttl_s, v;
-	json_t *m, *t;
+	json_t *t = meta ? json_object_get(meta, "ttl") : NULL;
 
-	if (metadata == NULL)
-		return ttl;
-	m = json_loads(metadata, 0, NULL);
-	t = m ? json_object_get(m, "ttl") : NULL;
 	if (t != NULL && json_is_string(t) && sd_parse_duration(json_string_value(t), &v) == 0 && v > 0)
 		ttl = v;
-	json_decref(m);
 	return ttl;
 }
 
@@ -199,11 +195,13 @@ void route_secret_read(struct http_req *r)
 	}
 	b64_encode(v.value, v.len, b64);
 	sd_rfc3339(v.created_us, ts);
-	meta = v.metadata ? json_loads(v.metadata, 0, NULL) : NULL;
+	meta = v.metadata ? json_loads(v.metadata, 0, NULL) : NULL; /* parsed once per read */
+	if (meta == NULL)
+		meta = json_object();
 	http_reply_json(r, 200,
 			json_pack("{s:s, s:I, s:I, s:s, s:o}", "value_b64", b64, "version",
-				  (json_int_t)v.version, "lease_ttl_s", (json_int_t)lease_ttl(r, v.metadata),
-				  "created_at", ts, "metadata", meta ? meta : json_object()));
+				  (json_int_t)v.version, "lease_ttl_s", (json_int_t)lease_ttl(r, meta),
+				  "created_at", ts, "metadata", meta));
 	sd_wipe_free(b64, B64_ENC_LEN(v.len));
 	secret_value_free(&v);
 }
