@@ -13,6 +13,7 @@ struct metrics;
 struct leases;
 struct ratelimit;
 struct evidence;
+struct workers;
 
 struct app {
 	struct sd_config *cfg;
@@ -23,6 +24,7 @@ struct app {
 	struct leases *leases;   /* lease engine, plugin registry (core/leases.c) */
 	struct ratelimit *ratelimit; /* per-tenant and per-address limits */
 	struct evidence *evidence;   /* evidence chain HMAC key (core/evidence.c) */
+	struct workers *writers;     /* store write transactions (group commit) */
 	int audit_fd;                /* audit log, -1 = off (core/audit.c) */
 	atomic_int audit_failing;    /* the last audit write failed (/ready says so) */
 	atomic_int stopping;

@@ -34,6 +34,7 @@ void config_defaults(struct sd_config *c)
 	c->rate_rps = 10;
 	c->rate_burst = 20;
 	c->max_connections = 4096;
+	c->min_free_mb = 32;
 	c->default_lease_ttl_s = 3600;
 	c->max_versions = 10;
 	for (int i = 0; i < RL_CLASSES; i++)
@@ -241,6 +242,11 @@ static int config_set_plain(struct sd_config *c, const char *section, const char
 		if (config_parse_rate(v, &c->rate_rps, &c->rate_burst) != 0)
 			return sd_err_set(err, SD_EINVAL, "rate_limit must be RPS[:BURST], 0 for off");
 		return 0;
+	}
+	if (IS("limits", "min_free_mb")) {
+		if ((rc = set_int(&n, name, v, 0, 1024 * 1024, err)) == 0)
+			c->min_free_mb = (int)n;
+		return rc;
 	}
 	if (IS("limits", "max_connections")) {
 		if ((rc = set_int(&n, name, v, 1, 1000000, err)) == 0)

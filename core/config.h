@@ -46,6 +46,7 @@ struct sd_config {
 	} tenants[SD_TENANT_LIMITS_MAX];  /* [tenant NAME] overrides */
 	int ntenants;
 	int max_connections;
+	int min_free_mb;             /* writes refused (503) below this much free space on the data volume */
 	/* [secrets] */
 	int64_t default_lease_ttl_s;
 	int max_versions;

@@ -20,6 +20,7 @@
 #include "scope.h"
 #include "secrets.h"
 #include "util.h"
+#include "workers.h"
 
 #define LIST_LIMIT_DEFAULT 100
 #define LIST_LIMIT_MAX 1000
@@ -83,26 +84,81 @@ static int64_t lease_ttl(struct http_req *r, json_t *meta)
 	return ttl;
 }
 
+/* A write runs its transaction on the writers pool, not on the event loop:
+ * a loop thread waiting for the disk would serve no reads meanwhile, and
+ * the more writers commit at once, the more of them one log flush covers
+ * (group commit, core/store.c). The job owns everything the transaction
+ * reads; the request stays alive (async) until the reply. */
+struct write_job {
+	struct http_req *r;
+	struct secret_write w;
+	struct idem idem;
+	json_t *body;              /* holds w.metadata */
+	unsigned char *value;
+	size_t value_cap;
+	uint64_t version;
+	int64_t created;
+	int rc;
+	struct sd_err err;
+};
+
+static void write_job_free(struct write_job *j)
+{
+	if (j->value != NULL)
+		sd_wipe_free(j->value, j->value_cap);
+	json_decref(j->body);
+	idem_free(&j->idem);
+	free(j);
+}
+
+static void write_work(void *arg)
+{
+	struct write_job *j = arg;
+
+	j->rc = secrets_write(j->r->app, &j->w, &j->version, &j->created, &j->err);
+}
+
+static void write_done(void *arg)
+{
+	struct write_job *j = arg;
+	struct http_req *r = j->r;
+
+	if (j->rc == IDEM_REPLAY) {
+		idem_reply(r, &j->idem);
+	} else if (j->rc != 0) {
+		http_reply_error(r, &j->err);
+	} else {
+		sd_crash_point("write_after_commit");
+		http_reply_json(r, 200, secrets_write_reply(j->version, j->created));
+	}
+	write_job_free(j);
+	http_async_finish(r);
+}
+
 void route_secret_write(struct http_req *r)
 {
 	static const char *const fields[] = { "value_b64", "metadata", "cas", NULL };
 	static const char *const params[] = { NULL };
-	struct secret_write w;
+	struct write_job *j;
 	struct sd_err err;
-	struct idem idem;
 	json_t *body = NULL, *val, *meta;
-	unsigned char *value = NULL;
-	size_t vlen = 0, b64len;
-	uint64_t version;
-	int64_t created;
+	size_t b64len;
 	int rc;
 
-	idem_init(&idem, r);
 	if (require(r, SCOPE_SECRETS_WRITE) != 0 || http_query_check(r, params) != 0 ||
 	    json_body(r, &body) != 0)
 		return;
 	sd_err_clear(&err);
-	memset(&w, 0, sizeof(w));
+	j = calloc(1, sizeof(*j));
+	if (j == NULL) {
+		json_decref(body);
+		sd_err_set(&err, SD_EINTERNAL, "out of memory");
+		http_reply_error(r, &err);
+		return;
+	}
+	j->r = r;
+	j->body = body;
+	idem_init(&j->idem, r);
 	if (jsonx_only_fields(body, fields, &err) != 0)
 		goto fail;
 	val = json_object_get(body, "value_b64");
@@ -115,12 +171,13 @@ void route_secret_write(struct http_req *r)
 		sd_err_set(&err, SD_ETOOBIG, "value is larger than %d bytes", SD_VALUE_MAX);
 		goto fail;
 	}
-	value = malloc(B64_DEC_MAX(b64len) + 1);
-	if (value == NULL) {
+	j->value_cap = B64_DEC_MAX(b64len) + 1;
+	j->value = malloc(j->value_cap);
+	if (j->value == NULL) {
 		sd_err_set(&err, SD_EINTERNAL, "out of memory");
 		goto fail;
 	}
-	if (b64_decode(json_string_value(val), b64len, value, &vlen) != 0) {
+	if (b64_decode(json_string_value(val), b64len, j->value, &j->w.value_len) != 0) {
 		sd_err_set(&err, SD_EINVAL, "field 'value_b64' is not valid base64 (RFC 4648, padded)");
 		goto fail;
 	}
@@ -137,35 +194,28 @@ void route_secret_write(struct http_req *r)
 			goto fail;
 		}
 	}
-	rc = jsonx_get_uint(body, "cas", SD_VERSION_MAX, &w.cas, &err);
+	rc = jsonx_get_uint(body, "cas", SD_VERSION_MAX, &j->w.cas, &err);
 	if (rc < 0)
 		goto fail;
-	w.has_cas = rc;
-	w.tenant = r->who.tenant;
-	w.path = r->rest;
-	w.actor = r->who.sub;
-	w.value = value;
-	w.value_len = vlen;
-	w.metadata = meta;
-	w.idem = &idem;
-	w.request_id = r->reqid;
-	rc = secrets_write(r->app, &w, &version, &created, &err);
-	if (rc == IDEM_REPLAY) {
-		idem_reply(r, &idem);
-		goto out;
+	j->w.has_cas = rc;
+	j->w.tenant = r->who.tenant;
+	j->w.path = r->rest;
+	j->w.actor = r->who.sub;
+	j->w.value = j->value;
+	j->w.metadata = meta;
+	j->w.idem = &j->idem;
+	j->w.request_id = r->reqid;
+	http_go_async(r);
+	if (workers_submit(r->app->writers, write_work, write_done, http_req_base(r), j) != 0) {
+		sd_err_set(&err, SD_EDOWN, "too many writes waiting; try again");
+		http_reply_error(r, &err);
+		write_job_free(j);
+		http_async_finish(r);
 	}
-	if (rc != 0)
-		goto fail;
-	sd_crash_point("write_after_commit");
-	http_reply_json(r, 200, secrets_write_reply(version, created));
-	goto out;
+	return;
 fail:
 	http_reply_error(r, &err);
-out:
-	if (value != NULL)
-		sd_wipe_free(value, B64_DEC_MAX(b64len) + 1);
-	json_decref(body);
-	idem_free(&idem);
+	write_job_free(j);
 }
 
 void route_secret_read(struct http_req *r)

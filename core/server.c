@@ -23,6 +23,10 @@
 #include "metrics.h"
 #include "store.h"
 #include "util.h"
+#include "workers.h"
+
+#define WRITERS 8
+#define WRITERS_QUEUE_MAX 4096
 
 struct sigctx {
 	struct event_base *base;
@@ -129,6 +133,7 @@ int server_run(struct sd_config *cfg, server_ready_fn ready, void *arg)
 		log_error("storage: %s", err.msg);
 		goto out;
 	}
+	store_set_min_free(app.store, (unsigned long long)cfg->min_free_mb << 20);
 	if ((app.kms = kms_local_open(cfg->data_dir, &err)) == NULL) {
 		log_error("keys: %s", err.msg);
 		goto out;
@@ -155,6 +160,10 @@ int server_run(struct sd_config *cfg, server_ready_fn ready, void *arg)
 	}
 	if ((app.metrics = metrics_new()) == NULL || (app.ratelimit = ratelimit_new()) == NULL)
 		goto out;
+	/* Writes commit on these threads; the more commit at once, the more
+	 * share one log flush (core/store.c). */
+	if ((app.writers = workers_new(WRITERS, WRITERS_QUEUE_MAX)) == NULL)
+		goto out;
 	if (leases_start(&app, &err) != 0) {
 		log_error("plugins: %s", err.msg);
 		goto out;
@@ -176,6 +185,7 @@ out:
 	http_halt(http);
 	log_info("stopping: workers and background thread");
 	leases_stop(&app); /* in-flight provider calls finish; their replies are queued */
+	workers_free(app.writers); /* so do in-flight writes */
 	log_info("stopping: connections and storage");
 	http_stop(http);
 	for (int i = 0; i < 3; i++)

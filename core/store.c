@@ -26,7 +26,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -39,6 +41,9 @@
 #define KEY_MAX 1200
 #define RETRIES_MAX 64
 #define CHECKPOINT_EVERY_S 30
+/* Room a database file must keep under RLIMIT_FSIZE for one more write: a
+ * value (512 KiB at most), its overflow pages and the records around it. */
+#define FILE_HEADROOM (1024 * 1024)
 
 struct store {
 	DB_ENV *env;
@@ -52,11 +57,17 @@ struct store {
 	atomic_int panicked;
 	atomic_ullong deadlocks;
 	atomic_ullong write_failures;
+	atomic_ullong space_refusals;
+	atomic_int space_low;           /* last space check failed (logged once per episode) */
+	unsigned long long min_free;    /* bytes; writes are refused below it */
+	key_t shm_key;
+	char home[PATH_MAX];
 };
 
 struct store_txn {
 	struct store *s;
 	DB_TXN *txn;
+	int wrote;                      /* a write passed the space check: flush at commit */
 };
 
 /* --- errors ----------------------------------------------------------------- */
@@ -407,6 +418,38 @@ static int db_file_exists(const char *home, const char *file)
 	return stat(path, &st) == 0;
 }
 
+/* The base key of the environment's System V shared memory segments
+ * (Berkeley DB uses base + region number), derived from the identity of the
+ * environment directory, so that the server and the command-line tools
+ * working on one data dir meet in the same segments, and two data dirs do
+ * not (33 million slots of 32 keys each). */
+static key_t shm_key_for(const char *home)
+{
+	struct stat st;
+	uint64_t h;
+
+	if (stat(home, &st) != 0)
+		return 0;
+	h = (uint64_t)st.st_dev * 0x9e3779b97f4a7c15ull ^ (uint64_t)st.st_ino;
+	h ^= h >> 31;
+	h *= 0xbf58476d1ce4e5b9ull;
+	h ^= h >> 29;
+	return (key_t)(0x10000000u + (uint32_t)(h % 0x1000000u) * 32u);
+}
+
+/* Remove the environment's regions (shared memory segments and region
+ * files) once nobody uses them: they would otherwise outlive the process.
+ * Berkeley DB refuses (EBUSY) while another process is attached. */
+static void remove_regions(const char *home, key_t key)
+{
+	DB_ENV *e;
+
+	if (db_env_create(&e, 0) != 0)
+		return;
+	e->set_shm_key(e, key);
+	e->remove(e, home, 0); /* frees e whatever it returns */
+}
+
 static int open_env(const char *data_dir, int fatal_recovery, struct store **out, struct sd_err *err)
 {
 	int fresh_owner, fresh_rotation, fresh_due, fresh_idem;
@@ -434,10 +477,18 @@ static int open_env(const char *data_dir, int fatal_recovery, struct store **out
 	s->env->app_private = s;
 	s->env->set_errcall(s->env, on_error);
 	s->env->set_msgcall(s->env, on_message);
-	/* Fault in (and write) the shared regions when they are created, so
-	 * that a data volume that fills up later cannot SIGBUS us through a
-	 * sparse mmapped page. */
-	s->env->set_flags(s->env, DB_REGION_INIT, 1);
+	snprintf(s->home, sizeof(s->home), "%s", home);
+	s->min_free = 32ull << 20;
+	/* The shared regions (cache, locks, log buffer) live in System V
+	 * shared memory, not in files of the data volume: pages of a mapped
+	 * file are allocated when first touched, so on a full volume the
+	 * cache growing into a new page killed the server with SIGBUS. */
+	s->shm_key = shm_key_for(home);
+	if (s->shm_key == 0) {
+		sd_err_set(err, SD_EDOWN, "cannot stat %s: %s", home, strerror(errno));
+		goto fail;
+	}
+	s->env->set_shm_key(s->env, s->shm_key);
 	s->env->set_event_notify(s->env, on_event);
 	s->env->set_cachesize(s->env, 0, 8 * 1024 * 1024, 1);
 	s->env->set_lk_detect(s->env, DB_LOCK_DEFAULT);
@@ -456,7 +507,7 @@ static int open_env(const char *data_dir, int fatal_recovery, struct store **out
 	 * hang when the dead process was waiting on a condition variable. */
 	rc = s->env->open(s->env, home,
 			  DB_CREATE | DB_INIT_TXN | DB_INIT_LOCK | DB_INIT_LOG | DB_INIT_MPOOL |
-				  DB_THREAD |
+				  DB_THREAD | DB_SYSTEM_MEM |
 				  (fatal_recovery ? DB_RECOVER_FATAL : DB_RECOVER | DB_REGISTER),
 			  0600);
 	if (rc != 0) {
@@ -560,6 +611,8 @@ void store_close(struct store *s)
 		if (s->heads)
 			s->env->txn_checkpoint(s->env, 0, 0, 0);
 		s->env->close(s->env, 0);
+		if (s->shm_key != 0)
+			remove_regions(s->home, s->shm_key);
 	}
 	pthread_mutex_destroy(&s->mu);
 	pthread_cond_destroy(&s->cv);
@@ -588,9 +641,12 @@ void store_metrics_render(struct store *s, struct evbuffer *out)
 	}
 	evbuffer_add_printf(out,
 			    "# TYPE secretsd_store_deadlocks_total counter\nsecretsd_store_deadlocks_total %llu\n"
-			    "# TYPE secretsd_store_failures_total counter\nsecretsd_store_failures_total %llu\n",
+			    "# TYPE secretsd_store_failures_total counter\nsecretsd_store_failures_total %llu\n"
+			    "# TYPE secretsd_store_space_refusals_total counter\nsecretsd_store_space_refusals_total %llu\n"
+			    "# TYPE secretsd_store_space_low gauge\nsecretsd_store_space_low %d\n",
 			    (unsigned long long)atomic_load(&s->deadlocks),
-			    (unsigned long long)atomic_load(&s->write_failures));
+			    (unsigned long long)atomic_load(&s->write_failures),
+			    (unsigned long long)atomic_load(&s->space_refusals), atomic_load(&s->space_low));
 }
 
 /* --- transactions ------------------------------------------------------------------ */
@@ -612,12 +668,22 @@ int store_txn_begin(struct store *s, struct store_txn **t, struct sd_err *err)
 	return 0;
 }
 
+/* Group commit: the transaction commits without waiting for the disk, which
+ * releases its locks (the evidence chain's head among them) at once; then
+ * the log is flushed up to its end before the caller may acknowledge
+ * anything. Concurrent committers share one flush: Berkeley DB lets one
+ * thread write and sync the log while the others wait and find their
+ * records already on disk. A transaction that wrote nothing has nothing to
+ * flush. */
 int store_txn_commit(struct store_txn *t, struct sd_err *err)
 {
 	struct store *s = t->s;
-	int rc = t->txn->commit(t->txn, 0);
+	int wrote = t->wrote;
+	int rc = t->txn->commit(t->txn, DB_TXN_NOSYNC);
 
 	free(t);
+	if (rc == 0 && wrote)
+		rc = s->env->log_flush(s->env, NULL);
 	return map(s, rc, "commit", err);
 }
 
@@ -655,6 +721,77 @@ int store_run(struct store *s, store_fn fn, void *arg, struct sd_err *err)
 	return sd_err_set(err, SD_EDOWN, "storage is too contended; try again");
 }
 
+/* Space check, once per transaction before its first write. Writes are
+ * refused (503) while the data volume has less than min_free bytes free or
+ * a database file is within FILE_HEADROOM of RLIMIT_FSIZE: Berkeley DB must
+ * never be the one to find the disk full (a log write that fails there
+ * panics the environment) and a refused write changes nothing. Reads do
+ * not come here and keep working. */
+static int space_check(struct store *s, struct sd_err *err)
+{
+	DB *dbs[] = { s->heads, s->versions, s->by_owner, s->by_rotation, s->meta, s->leases,
+		      s->lease_due, s->idem, s->idem_by_time, s->evidence };
+	struct statvfs vfs;
+	struct rlimit rl;
+	unsigned long long avail;
+
+	if (statvfs(s->home, &vfs) == 0) {
+		avail = (unsigned long long)vfs.f_bavail * vfs.f_frsize;
+		if (avail < s->min_free)
+			return sd_err_set(err, SD_EDOWN,
+					  "the data volume has %llu KiB free, below the %llu MiB kept in reserve "
+					  "([limits] min_free_mb): writes are refused until space returns",
+					  avail >> 10, s->min_free >> 20);
+	}
+	if (getrlimit(RLIMIT_FSIZE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+		return 0;
+	u_int32_t lg_max = 0;
+	if (s->env->get_lg_max(s->env, &lg_max) == 0 && (rlim_t)lg_max > rl.rlim_cur)
+		return sd_err_set(err, SD_EDOWN,
+				  "the file size limit (RLIMIT_FSIZE %llu bytes) is below the log file size: "
+				  "writes are refused until it is raised",
+				  (unsigned long long)rl.rlim_cur);
+	for (size_t i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++) {
+		db_pgno_t last = 0;
+		u_int32_t psize = 0;
+		DB_MPOOLFILE *mpf = dbs[i] ? dbs[i]->get_mpf(dbs[i]) : NULL;
+
+		if (mpf == NULL || mpf->get_last_pgno(mpf, &last) != 0 ||
+		    dbs[i]->get_pagesize(dbs[i], &psize) != 0)
+			continue;
+		/* the file as the cache knows it: pages not yet written included */
+		if ((unsigned long long)(last + 1) * psize + FILE_HEADROOM > (unsigned long long)rl.rlim_cur)
+			return sd_err_set(err, SD_EDOWN,
+					  "a database file is close to the file size limit (RLIMIT_FSIZE "
+					  "%llu bytes): writes are refused until it is raised",
+					  (unsigned long long)rl.rlim_cur);
+	}
+	return 0;
+}
+
+static int writable(struct store_txn *t, struct sd_err *err)
+{
+	struct store *s = t->s;
+
+	if (t->wrote)
+		return 0;
+	if (space_check(s, err) != 0) {
+		atomic_fetch_add(&s->space_refusals, 1);
+		if (atomic_exchange(&s->space_low, 1) == 0)
+			log_error("storage: %s", err->msg);
+		return err->code;
+	}
+	if (atomic_exchange(&s->space_low, 0) == 1)
+		log_info("storage: space is back; writes are accepted again");
+	t->wrote = 1;
+	return 0;
+}
+
+void store_set_min_free(struct store *s, unsigned long long bytes)
+{
+	s->min_free = bytes;
+}
+
 /* Put an encoded record under key in db and free the encoding. */
 static int put_encoded(struct store_txn *t, DB *db, const unsigned char *k, size_t kn, struct enc *e,
 		       const char *what, struct sd_err *err)
@@ -665,6 +802,10 @@ static int put_encoded(struct store_txn *t, DB *db, const unsigned char *k, size
 	if (e->oom) {
 		free(e->p);
 		return sd_err_set(err, SD_EINTERNAL, "out of memory");
+	}
+	if ((rc = writable(t, err)) != 0) {
+		free(e->p);
+		return rc;
 	}
 	dbt_in(&key, k, kn);
 	dbt_in(&data, e->p, e->len);
@@ -844,6 +985,8 @@ int store_version_del(struct store_txn *t, const char *tenant, const char *path,
 
 	if (kn == 0)
 		return sd_err_set(err, SD_EINVAL, "path too long");
+	if ((rc = writable(t, err)) != 0)
+		return rc;
 	dbt_in(&key, k, kn);
 	rc = t->s->versions->del(t->s->versions, t->txn, &key, 0);
 	return rc == DB_NOTFOUND ? 0 : map(t->s, rc, "version del", err);
@@ -1059,7 +1202,10 @@ int store_meta_get_for_update(struct store_txn *t, const char *name, char **valu
 int store_meta_put(struct store_txn *t, const char *name, const char *value, struct sd_err *err)
 {
 	DBT key, data;
+	int rc;
 
+	if ((rc = writable(t, err)) != 0)
+		return rc;
 	dbt_in(&key, name, strlen(name));
 	dbt_in(&data, value, strlen(value));
 	return map(t->s, t->s->meta->put(t->s->meta, t->txn, &key, &data, 0), "meta put", err);
@@ -1107,6 +1253,8 @@ int store_lease_put(struct store_txn *t, const char *tenant, const char *id, int
 
 	if (kn == 0)
 		return sd_err_set(err, SD_EINVAL, "lease id too long");
+	if ((rc = writable(t, err)) != 0)
+		return rc;
 	v = malloc(8 + rl);
 	if (v == NULL)
 		return sd_err_set(err, SD_EINTERNAL, "out of memory");
@@ -1271,6 +1419,8 @@ int store_idem_expire(struct store_txn *t, int64_t before_us, int max, int *dele
 	int rc, n = 0;
 
 	*deleted = 0;
+	if ((rc = writable(t, err)) != 0)
+		return rc;
 	rc = t->s->idem_by_time->cursor(t->s->idem_by_time, t->txn, &c, 0);
 	if (rc != 0)
 		return map(t->s, rc, "cursor", err);
@@ -1307,7 +1457,10 @@ int store_evidence_put(struct store_txn *t, uint64_t seq, const char *line, stru
 {
 	unsigned char k[8];
 	DBT key, data;
+	int rc;
 
+	if ((rc = writable(t, err)) != 0)
+		return rc;
 	for (int i = 0; i < 8; i++)
 		k[i] = (unsigned char)(seq >> (56 - 8 * i));
 	dbt_in(&key, k, 8);

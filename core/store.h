@@ -58,6 +58,8 @@ int store_open_restored(const char *data_dir, struct store **out, struct sd_err 
 /* Hot backup (Berkeley DB's DB_ENV->backup) of databases and logs into the
  * new directory target, while other processes keep working. */
 int store_backup(struct store *s, const char *target, struct sd_err *err);
+/* Writes are refused (SD_EDOWN) while the data volume has fewer free bytes. */
+void store_set_min_free(struct store *s, unsigned long long bytes);
 /* 0 while the environment is usable; SD_EDOWN otherwise. */
 int store_health(struct store *s, struct sd_err *err);
 /* Append Prometheus text for storage counters. */

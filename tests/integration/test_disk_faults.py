@@ -1,12 +1,3 @@
-# PENDING (not collected: the file name does not start with test_).
-# These tests state the behaviour issue #8 asks for and fail today:
-#  - a full data volume kills the server with SIGBUS inside Berkeley DB
-#    (__db_poff from store_version_put): its sparse mmapped region/database
-#    pages cannot be allocated; DB_REGION_INIT was not enough;
-#  - RLIMIT_FSIZE: with SIGXFSZ ignored the write fails, but Berkeley DB
-#    then cannot flush partial pages ("file size not a multiple of the
-#    pagesize") and later opens fail.
-# Rename back to test_disk_faults.py once storage survives a full volume.
 """Disk faults (issue #8, part 5): when the data volume is full, or a file
 cannot grow, writes fail with 503 `dependency_down`, nothing acknowledged
 is lost or corrupted, reads keep working, the evidence chain verifies, and
@@ -25,6 +16,17 @@ Two ways to take the space away, chosen at run time:
   file reach it; raising the limit with prlimit(2) gives the space back.
   A write past the limit raises SIGXFSZ, which kills a process that does
   not ignore it: the server must not die of it.
+
+The audit log is kept off the data volume, as the runbook advises: the
+audit trail fails closed (a read whose audit line cannot be written is not
+answered), so an audit log on the full volume would stop reads too.
+
+What makes this work (core/store.c): Berkeley DB's shared regions live in
+System V shared memory, not in mapped files of the data volume (a cache
+page first touched on a full volume was a SIGBUS), and every write
+transaction checks, before its first write, that the volume keeps
+[limits] min_free_mb free and that no database file is within 1 MiB of
+RLIMIT_FSIZE, so Berkeley DB itself never meets a full disk.
 
 SECRETSD_DISK_FAULT=tmpfs|rlimit runs only that one."""
 import base64
@@ -203,9 +205,13 @@ def test_full_tmpfs_data_volume_answers_503_keeps_reads_and_recovers_when_space_
     mnt.mkdir()
     subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={TMPFS_MB}m,mode=0700", "tmpfs", str(mnt)],
                    check=True)
-    s = Server(tmp_path / "srv", data_dir=mnt / "data")
+    s = Server(tmp_path / "srv", data_dir=mnt / "data",
+               extra_args=("--rate-limit", "0", "--set", f"server.audit_log={tmp_path / 'audit.log'}",
+                           "--set", "limits.min_free_mb=4"))
     try:
         s.start()
+        regions = sum(p.stat().st_blocks * 512 for p in (mnt / "data" / "db").glob("__db.*"))
+        assert regions < (1 << 20), f"region files take {regions} bytes of the data volume"
         filler = mnt / "filler"
 
         def fill():
@@ -234,7 +240,8 @@ def test_file_size_limit_answers_503_instead_of_killing_the_server_and_recovers_
     if ONLY not in (None, "rlimit"):
         pytest.skip(f"SECRETSD_DISK_FAULT={ONLY}")
     print("disk faults: RLIMIT_FSIZE path")
-    s = Server(tmp_path / "srv")
+    s = Server(tmp_path / "srv",
+               extra_args=("--rate-limit", "0", "--set", f"server.audit_log={tmp_path / 'audit.log'}"))
     try:
         s.start()  # create the environment, then find its largest file
         assert s.write("df/init", b"x").status_code == 200
