@@ -1,7 +1,8 @@
 /* store.h — typed access to the Berkeley DB environment.
  *
  * One transactional environment in DATA_DIR/db: recovery on open, automatic
- * deadlock detection (callers retry through store_run), synchronous commit,
+ * deadlock detection (callers retry through store_run), group commit (durable
+ * before store_run returns), a space check before the first write,
  * a checkpoint thread with log removal. No Berkeley DB type leaves store.c:
  * the rest of the core passes an opaque struct store_txn.
  *
