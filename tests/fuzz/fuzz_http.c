@@ -67,6 +67,7 @@
 #include "rotation.h"
 #include "store.h"
 #include "util.h"
+#include "workers.h"
 
 #ifndef FUZZ_PLUGIN_SO
 #define FUZZ_PLUGIN_SO ""
@@ -328,6 +329,7 @@ static void shutdown_server(void)
 	plugin_set_stopping();
 	http_halt(srv);
 	leases_stop(&app);
+	workers_free(app.writers);
 	http_stop(srv);
 	auth_free(app.auth);
 	kms_free(app.kms);
@@ -433,6 +435,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		fz_fail("auth: %s", err.msg);
 	if ((app.metrics = metrics_new()) == NULL || (app.ratelimit = ratelimit_new()) == NULL)
 		fz_fail("out of memory");
+	if ((app.writers = workers_new(4, 1024)) == NULL)
+		fz_fail("writers pool");
 	if (leases_start(&app, &err) != 0)
 		fz_fail("plugins: %s", err.msg);
 	if ((srv = http_start(&app, &err)) == NULL)
