@@ -42,9 +42,16 @@
 #define SIG_CHARS_MAX ((JWS_SIG_MAX * 4 + 2) / 3)
 #define DEC_MAX B64_DEC_MAX(SD_TOKEN_MAX)
 
+/* A verified token's principal, packed to what it uses: a struct principal
+ * is ~4.7 KB, nearly all of it the fixed scope buffer, and a full cache of
+ * them took ~38 MB however short the scopes. Written once, then read only
+ * under the slot's stripe mutex. */
 struct cache_entry {
 	unsigned char hash[32];
-	struct principal p;
+	int64_t exp;
+	uint16_t tenant_len;          /* data: tenant, sub (no NULs), packed scopes */
+	uint16_t sub_len;
+	unsigned char data[];
 };
 
 struct auth {
@@ -668,6 +675,36 @@ static size_t slot_of(const unsigned char h[32])
 
 enum { CACHE_MISS, CACHE_HIT, CACHE_EXPIRED };
 
+/* Only what the principal uses is written: the rest of out->scopes.buf is
+ * left as it was, so a hit costs the entry's size, not 4.7 KB. */
+static void entry_unpack(const struct cache_entry *e, struct principal *out)
+{
+	memcpy(out->tenant, e->data, e->tenant_len);
+	out->tenant[e->tenant_len] = '\0';
+	memcpy(out->sub, e->data + e->tenant_len, e->sub_len);
+	out->sub[e->sub_len] = '\0';
+	out->exp = e->exp;
+	scopes_unpack(e->data + e->tenant_len + e->sub_len, &out->scopes);
+}
+
+/* A new entry for p (claims_check bounds tenant and sub), or NULL. */
+static struct cache_entry *entry_pack(const unsigned char h[32], const struct principal *p)
+{
+	size_t tl = strlen(p->tenant), sl = strlen(p->sub);
+	struct cache_entry *e = malloc(sizeof(*e) + tl + sl + scopes_packed_size(&p->scopes));
+
+	if (e == NULL)
+		return NULL;
+	memcpy(e->hash, h, 32);
+	e->exp = p->exp;
+	e->tenant_len = (uint16_t)tl;
+	e->sub_len = (uint16_t)sl;
+	memcpy(e->data, p->tenant, tl);
+	memcpy(e->data + tl, p->sub, sl);
+	scopes_pack(&p->scopes, e->data + tl + sl);
+	return e;
+}
+
 static int cache_lookup(struct auth *a, const unsigned char h[32], int64_t now, struct principal *out)
 {
 	size_t i = slot_of(h);
@@ -678,8 +715,8 @@ static int cache_lookup(struct auth *a, const unsigned char h[32], int64_t now, 
 	pthread_mutex_lock(mu);
 	e = a->slot[i];
 	if (e != NULL && memcmp(e->hash, h, 32) == 0) {
-		if (now < e->p.exp + a->leeway_s) {
-			memcpy(out, &e->p, sizeof(*out));
+		if (now < e->exp + a->leeway_s) {
+			entry_unpack(e, out);
 			r = CACHE_HIT;
 		} else {
 			dead = e;
@@ -697,12 +734,10 @@ static void cache_insert(struct auth *a, const unsigned char h[32], const struct
 {
 	size_t i = slot_of(h);
 	pthread_mutex_t *mu = &a->stripe[i % CACHE_STRIPES];
-	struct cache_entry *e = malloc(sizeof(*e)), *old;
+	struct cache_entry *e = entry_pack(h, p), *old;
 
 	if (e == NULL)
 		return;
-	memcpy(e->hash, h, 32);
-	memcpy(&e->p, p, sizeof(*p));
 	pthread_mutex_lock(mu);
 	old = a->slot[i];
 	a->slot[i] = e;

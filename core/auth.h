@@ -39,7 +39,9 @@ void auth_free(struct auth *a);
 
 /* Verify a compact JWS token (len bytes, not NUL-terminated necessarily).
  * On success fills *out and returns 0; otherwise SD_EUNAUTH with the reason
- * in err (the reason never contains the token). */
+ * in err (the reason never contains the token). A cache hit writes
+ * out->scopes as scopes_unpack does: bytes of out->scopes.buf past the
+ * patterns keep whatever they held. */
 int auth_verify(struct auth *a, const char *token, size_t len, struct principal *out,
 		struct sd_err *err);
 

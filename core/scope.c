@@ -91,6 +91,52 @@ int scopes_parse(const char *claim, struct scopes *out, struct sd_err *err)
 	return 0;
 }
 
+/* Bytes of buf in use: up to the end of the pattern that ends last. */
+static size_t buf_used(const struct scopes *s)
+{
+	size_t used = 0;
+
+	for (int i = 0; i < s->n; i++) {
+		size_t end = s->s[i].off + strlen(s->buf + s->s[i].off) + 1;
+
+		if (end > used)
+			used = end;
+	}
+	return used;
+}
+
+/* Packed: n (uint16), used (uint16), the n entries, the used bytes of buf.
+ * Copied with memcpy: the packed bytes have no alignment. */
+#define PACKED_HDR (2 * sizeof(uint16_t))
+
+size_t scopes_packed_size(const struct scopes *s)
+{
+	return PACKED_HDR + s->n * sizeof(s->s[0]) + buf_used(s);
+}
+
+void scopes_pack(const struct scopes *s, unsigned char *dst)
+{
+	uint16_t used = (uint16_t)buf_used(s); /* <= SD_SCOPE_BUF */
+	size_t ents = s->n * sizeof(s->s[0]);
+
+	memcpy(dst, &s->n, sizeof(s->n));
+	memcpy(dst + sizeof(s->n), &used, sizeof(used));
+	memcpy(dst + PACKED_HDR, s->s, ents);
+	memcpy(dst + PACKED_HDR + ents, s->buf, used);
+}
+
+void scopes_unpack(const unsigned char *src, struct scopes *out)
+{
+	uint16_t used;
+	size_t ents;
+
+	memcpy(&out->n, src, sizeof(out->n));
+	memcpy(&used, src + sizeof(out->n), sizeof(used));
+	ents = out->n * sizeof(out->s[0]);
+	memcpy(out->s, src + PACKED_HDR, ents);
+	memcpy(out->buf, src + PACKED_HDR + ents, used);
+}
+
 int scopes_allow(const struct scopes *s, enum scope_kind kind, const char *subject)
 {
 	for (int i = 0; i < s->n; i++) {

@@ -10,6 +10,7 @@
 #ifndef SD_SCOPE_H
 #define SD_SCOPE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "err.h"
@@ -38,6 +39,17 @@ struct scopes {
  * (tokens may carry scopes for other services); a claim over SD_SCOPE_BUF
  * bytes or SD_SCOPES_MAX known scopes is SD_EUNAUTH. */
 int scopes_parse(const char *claim, struct scopes *out, struct sd_err *err);
+
+/* A compact copy of s, for the verified-token cache: the n scope entries
+ * and the bytes of buf their patterns use, not the whole SD_SCOPE_BUF (a
+ * struct scopes is ~4.3 KB; a few short scopes pack into tens of bytes).
+ * scopes_pack writes scopes_packed_size(s) bytes to dst. scopes_unpack
+ * rebuilds a struct scopes from what scopes_pack wrote: it writes n, the n
+ * entries and the used bytes of buf, and leaves the rest of out->buf as it
+ * was (nothing reads past the patterns). */
+size_t scopes_packed_size(const struct scopes *s);
+void scopes_pack(const struct scopes *s, unsigned char *dst);
+void scopes_unpack(const unsigned char *src, struct scopes *out);
 
 /* Whether the scopes allow kind on subject (a path or role). admin allows
  * everything. */

@@ -1437,6 +1437,22 @@ static void test_token_over_8192_bytes_is_rejected(void **state)
 
 /* ---- the cache ---- */
 
+/* Whether y is the principal x (a cache hit writes only what is used: bytes
+ * of scopes.buf past the patterns do not count). */
+static void assert_same_principal(const struct principal *x, const struct principal *y)
+{
+	assert_string_equal(x->tenant, y->tenant);
+	assert_string_equal(x->sub, y->sub);
+	assert_int_equal(x->exp, y->exp);
+	assert_int_equal(x->scopes.n, y->scopes.n);
+	for (int i = 0; i < x->scopes.n; i++) {
+		assert_int_equal(x->scopes.s[i].kind, y->scopes.s[i].kind);
+		assert_int_equal(x->scopes.s[i].off, y->scopes.s[i].off);
+		assert_string_equal(x->scopes.buf + x->scopes.s[i].off,
+				    y->scopes.buf + y->scopes.s[i].off);
+	}
+}
+
 static void test_cache_returns_the_same_principal_for_the_same_token(void **state)
 {
 	struct auth *a = test_auth();
@@ -1453,10 +1469,68 @@ static void test_cache_returns_the_same_principal_for_the_same_token(void **stat
 	auth_get_stats(a, &st);
 	assert_int_equal(st.cache_misses, 1);
 	assert_int_equal(st.cache_hits, 1);
-	assert_string_equal(p1.tenant, p2.tenant);
-	assert_string_equal(p1.sub, p2.sub);
-	assert_int_equal(p1.exp, p2.exp);
-	assert_memory_equal(&p1.scopes, &p2.scopes, sizeof(p1.scopes));
+	assert_same_principal(&p1, &p2); /* p2 started as junk */
+	free(tok);
+	auth_free(a);
+}
+
+/* A cache entry keeps what the principal uses, so a hit must rebuild every
+ * size of it: no scopes, and the largest scope claim the parser takes. */
+static void test_cache_hit_rebuilds_principals_of_every_size(void **state)
+{
+	static const char *kind[] = { "secrets:read:", "secrets:write:", "leases:issue:" };
+	struct auth *a = test_auth();
+	char claim[SD_SCOPE_BUF + 1], sub[SD_SUB_MAX + 1], tenant[SD_TENANT_MAX + 1], *tok;
+	struct principal p1, p2;
+	struct auth_stats st;
+	struct sd_err err;
+	json_t *c;
+	size_t off = 0;
+
+	(void)state;
+	for (int i = 0; i < SD_SCOPES_MAX - 1; i++)
+		off += (size_t)snprintf(claim + off, sizeof(claim) - off, "%sp%02d/* ", kind[i % 3], i);
+	off += (size_t)snprintf(claim + off, sizeof(claim) - off, "admin openid ");
+	memset(claim + off, 'x', SD_SCOPE_BUF - 1 - off); /* an unknown word */
+	claim[SD_SCOPE_BUF - 1] = '\0';
+	memset(sub, 's', SD_SUB_MAX);
+	sub[SD_SUB_MAX] = '\0';
+	memset(tenant, 't', SD_TENANT_MAX);
+	tenant[SD_TENANT_MAX] = '\0';
+	for (int t = 0; t < 3; t++) {
+		c = base_claims();
+		if (t == 0)
+			json_object_del(c, "scope");
+		if (t >= 1)
+			json_object_set_new(c, "scope", json_string(claim));
+		if (t == 2) {
+			json_object_set_new(c, "sub", json_string(sub));
+			json_object_set_new(c, "tenant", json_string(tenant));
+		}
+		tok = token_with(c, SIGN_ES256, K.ec, "ec-1");
+		memset(&p1, 0, sizeof(p1));
+		memset(&p2, 0x5a, sizeof(p2));
+		assert_int_equal(verify(a, tok, &p1, &err), 0);
+		assert_int_equal(verify(a, tok, &p2, &err), 0);
+		assert_same_principal(&p1, &p2);
+		assert_int_equal(p2.scopes.n, t == 0 ? 0 : SD_SCOPES_MAX);
+		assert_int_equal(scopes_is_admin(&p2.scopes), t != 0);
+		assert_int_equal(scopes_allow(&p2.scopes, SCOPE_LEASES_ISSUE, "p02/x"), t != 0);
+		free(tok);
+	}
+	assert_string_equal(p2.tenant, tenant);
+	assert_string_equal(p2.sub, sub);
+	auth_get_stats(a, &st);
+	assert_int_equal(st.cache_misses, 3);
+	assert_int_equal(st.cache_hits, 3);
+	/* one byte more is refused, cached or not */
+	claim[SD_SCOPE_BUF - 1] = 'x';
+	claim[SD_SCOPE_BUF] = '\0';
+	c = base_claims();
+	json_object_set_new(c, "scope", json_string(claim));
+	tok = token_with(c, SIGN_ES256, K.ec, "ec-1");
+	expect_reject(a, tok, "scope claim is too long");
+	expect_reject(a, tok, "scope claim is too long");
 	free(tok);
 	auth_free(a);
 }
@@ -2020,6 +2094,7 @@ int main(void)
 		cmocka_unit_test(test_typ_must_name_a_jwt),
 		cmocka_unit_test(test_token_over_8192_bytes_is_rejected),
 		cmocka_unit_test(test_cache_returns_the_same_principal_for_the_same_token),
+		cmocka_unit_test(test_cache_hit_rebuilds_principals_of_every_size),
 		cmocka_unit_test(test_cache_never_keeps_a_failure),
 		cmocka_unit_test(test_cached_token_is_rejected_once_it_expires),
 		cmocka_unit_test(test_concurrent_verification_is_consistent),

@@ -220,6 +220,91 @@ static void test_no_scopes_allow_nothing(void **state)
 	assert_false(scopes_has_kind(&s, SCOPE_SECRETS_READ));
 }
 
+/* Whether b holds the same scopes as a (kinds and patterns; the bytes of buf
+ * past the patterns do not count). */
+static void assert_same_scopes(const struct scopes *a, const struct scopes *b)
+{
+	assert_int_equal(a->n, b->n);
+	for (int i = 0; i < a->n; i++) {
+		assert_int_equal(a->s[i].kind, b->s[i].kind);
+		assert_int_equal(a->s[i].off, b->s[i].off);
+		assert_string_equal(a->buf + a->s[i].off, b->buf + b->s[i].off);
+	}
+}
+
+/* Pack s, unpack it into a struct full of junk, and check it is the same. */
+static void round_trip(const struct scopes *s, struct scopes *out)
+{
+	unsigned char packed[2 * sizeof(uint16_t) + sizeof(s->s) + SD_SCOPE_BUF + 1];
+	size_t n = scopes_packed_size(s);
+
+	assert_true(n <= sizeof(packed) - 1);
+	packed[n] = 0xee; /* pack writes exactly n bytes */
+	scopes_pack(s, packed);
+	assert_int_equal(packed[n], 0xee);
+	memset(out, 0xa5, sizeof(*out));
+	scopes_unpack(packed, out);
+	assert_same_scopes(s, out);
+}
+
+static void test_pack_keeps_only_what_the_scopes_use(void **state)
+{
+	struct scopes s, t;
+	struct sd_err err;
+
+	(void)state;
+	assert_int_equal(scopes_parse("openid secrets:read:db/* secrets:write:apps/+/password "
+				      "leases:issue:etl-* admin", &s, &err), 0);
+	/* 4 entries; patterns of 4 + 15 + 5 + 0 bytes and their 4 NULs */
+	assert_int_equal(scopes_packed_size(&s), 2 * sizeof(uint16_t) + 4 * sizeof(s.s[0]) + 28);
+	round_trip(&s, &t);
+	assert_true(scopes_allow(&t, SCOPE_SECRETS_READ, "db/prod"));
+	assert_true(scopes_is_admin(&t));
+	assert_int_equal(scopes_parse("secrets:write:apps/+/password", &s, &err), 0);
+	round_trip(&s, &t);
+	assert_true(scopes_allow(&t, SCOPE_SECRETS_WRITE, "apps/web/password"));
+	assert_false(scopes_allow(&t, SCOPE_SECRETS_READ, "apps/web/password"));
+	assert_false(scopes_has_kind(&t, SCOPE_LEASES_ISSUE));
+}
+
+static void test_pack_of_no_scopes_is_a_header(void **state)
+{
+	struct scopes s, t;
+	struct sd_err err;
+
+	(void)state;
+	assert_int_equal(scopes_parse("openid profile", &s, &err), 0);
+	assert_int_equal(scopes_packed_size(&s), 2 * sizeof(uint16_t));
+	round_trip(&s, &t);
+	assert_int_equal(t.n, 0);
+	assert_false(scopes_allow(&t, SCOPE_SECRETS_READ, "x"));
+}
+
+static void test_pack_round_trips_the_largest_claim(void **state)
+{
+	char claim[SD_SCOPE_BUF];
+	static const char *kind[] = { "secrets:read:", "secrets:write:", "leases:issue:" };
+	struct scopes s, t;
+	struct sd_err err;
+	size_t off = 0;
+
+	(void)state;
+	/* SD_SCOPES_MAX scopes, the last one long enough to make the claim
+	 * SD_SCOPE_BUF - 1 bytes, the most scopes_parse takes */
+	for (int i = 0; i < SD_SCOPES_MAX - 1; i++)
+		off += (size_t)snprintf(claim + off, sizeof(claim) - off, "%sp%02d/* ", kind[i % 3], i);
+	off += (size_t)snprintf(claim + off, sizeof(claim) - off, "secrets:read:");
+	memset(claim + off, 'x', sizeof(claim) - 1 - off);
+	claim[sizeof(claim) - 1] = '\0';
+	assert_int_equal(scopes_parse(claim, &s, &err), 0);
+	assert_int_equal(s.n, SD_SCOPES_MAX);
+	round_trip(&s, &t);
+	assert_true(scopes_allow(&t, SCOPE_SECRETS_WRITE, "p01/a"));
+	assert_true(scopes_allow(&t, SCOPE_LEASES_ISSUE, "p62/b"));
+	assert_false(scopes_allow(&t, SCOPE_SECRETS_READ, "p62/b"));
+	assert_true(scopes_allow(&t, SCOPE_SECRETS_READ, claim + off));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -239,6 +324,9 @@ int main(void)
 		cmocka_unit_test(test_allow_checks_kind_and_pattern),
 		cmocka_unit_test(test_admin_allows_everything),
 		cmocka_unit_test(test_no_scopes_allow_nothing),
+		cmocka_unit_test(test_pack_keeps_only_what_the_scopes_use),
+		cmocka_unit_test(test_pack_of_no_scopes_is_a_header),
+		cmocka_unit_test(test_pack_round_trips_the_largest_claim),
 	};
 
 	return cmocka_run_group_tests_name("scope", tests, NULL, NULL);
