@@ -49,10 +49,30 @@
 #define PG_POOL_MAX 64
 #define PG_POLL_STEP_MS 100
 
-/* Every transaction of this plugin takes this advisory lock first: catalog
- * updates by concurrent GRANTs/DROP OWNED on the same object otherwise fail
- * with "tuple concurrently updated". */
-#define PG_BEGIN "BEGIN; SELECT pg_catalog.pg_advisory_xact_lock(7564390121)"
+/* Catalog changes of the plugin's transactions serialise on this advisory
+ * lock (transaction scoped: held until COMMIT or ROLLBACK): concurrent
+ * GRANTs, REVOKEs, DROP OWNED, ALTER DEFAULT PRIVILEGES ... on the same
+ * object update the same catalog row (its ACL) and otherwise fail with
+ * "tuple concurrently updated" (XX000).
+ *
+ * pg_run_tx runs the leading CREATE ROLE / CREATE USER statements of a list
+ * without it, then takes it before the first other statement and keeps it
+ * to the end. Role creations only insert rows about a role that no other
+ * transaction sees yet, and they are the expensive part (CREATE ROLE ...
+ * PASSWORD runs 4,096 SCRAM-SHA-256 iterations): concurrent issues hash in
+ * parallel and queue only for the GRANTs and the COMMIT. Every other
+ * statement (GRANT, ALTER ROLE, DROP ..., CREATE USER MAPPING) is under the
+ * lock, so renew, revoke and rotation take it first, as before; a list of
+ * role creations only does not take it.
+ *
+ * The first statement after the lock sees the last holder's changes: a
+ * COMMIT sends its catalog invalidations before it releases its locks, and
+ * a GRANT/ALTER opens its catalog (pg_class, pg_namespace, pg_database,
+ * pg_default_acl, ...) in a lock mode the transaction does not hold yet,
+ * which makes the backend apply them before it reads the row; the role
+ * creations before the lock only write pg_authid and pg_auth_members. */
+#define PG_LOCK "SELECT pg_catalog.pg_advisory_xact_lock(7564390121)"
+#define PG_BEGIN "BEGIN; " PG_LOCK
 
 #define PG_DEFAULT_RENEW "ALTER ROLE \"{{name}}\" VALID UNTIL '{{expiration}}'"
 #define PG_DEFAULT_ROTATE "ALTER ROLE \"{{name}}\" WITH PASSWORD '{{password}}'"
@@ -643,21 +663,92 @@ pg_esc(void *arg, const char *key, const char *value, char quote)
 	return d;
 }
 
-/* Render and run each statement of stmts (already in a transaction or
- * not: the caller decides). */
+/* Skip white space and comments (-- to the end of the line, nested block
+ * comments) at p. */
+static const char *
+pg_skip_blank(const char *p)
+{
+	for (;;) {
+		if (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == '\f' || *p == '\v') {
+			p++;
+		} else if (p[0] == '-' && p[1] == '-') {
+			p += strcspn(p, "\n");
+		} else if (p[0] == '/' && p[1] == '*') {
+			int depth = 1;
+			for (p += 2; *p != '\0' && depth > 0; p++) {
+				if (p[0] == '/' && p[1] == '*')
+					depth++, p++;
+				else if (p[0] == '*' && p[1] == '/')
+					depth--, p++;
+			}
+		} else {
+			return p;
+		}
+	}
+}
+
+/* The position after keyword kw (lower case) when p starts with it (after
+ * blanks, any case, as a whole word), else NULL. */
+static const char *
+pg_keyword(const char *p, const char *kw)
+{
+	unsigned char c;
+	size_t i;
+
+	p = pg_skip_blank(p);
+	for (i = 0; kw[i] != '\0'; i++)
+		if (p[i] == '\0' || (p[i] | 0x20) != kw[i])
+			return NULL;
+	c = (unsigned char)p[i];
+	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+	    c == '$' || c >= 0x80)
+		return NULL;
+	return p + i;
+}
+
+/* Whether a statement template is a role creation (CREATE ROLE, or CREATE
+ * USER that is not CREATE USER MAPPING): it may run before the lock. */
 static int
-pg_run_statements(struct pg_op *op, const char *setting, const char *stmts,
-		  const struct sd_kv *vars)
+pg_creates_role(const char *stmt)
+{
+	const char *p = pg_keyword(stmt, "create"), *q;
+
+	if (p == NULL)
+		return 0;
+	if (pg_keyword(p, "role") != NULL)
+		return 1;
+	return (q = pg_keyword(p, "user")) != NULL && pg_keyword(q, "mapping") == NULL;
+}
+
+/* BEGIN; statements; COMMIT — or ROLLBACK on failure. The leading role
+ * creations run before the advisory lock, the rest after it (see PG_LOCK).
+ * *commit_unknown is set when COMMIT was sent but its outcome is unknown
+ * (connection lost). */
+static int
+pg_run_tx(struct pg_op *op, const char *setting, const char *stmts, const struct sd_kv *vars,
+	  int *commit_unknown)
 {
 	char **list = NULL, *sql = NULL, what[96], e[160];
-	size_t n = 0, i;
-	int rc = SD_POK;
+	size_t n = 0, i, unlocked = 0;
+	int rc;
 
+	if (commit_unknown != NULL)
+		*commit_unknown = 0;
 	if (sdk_split_statements(stmts, &list, &n) != 0) {
 		sdk_err(op->call->err, op->call->err_cap, "postgresql: %s: cannot split", setting);
 		return SD_PINVAL;
 	}
-	for (i = 0; i < n; i++) {
+	while (unlocked < n && pg_creates_role(list[unlocked]))
+		unlocked++;
+	/* the lock goes with BEGIN when the first statement needs it */
+	rc = pg_exec(op, unlocked == 0 ? PG_BEGIN : "BEGIN", "begin", NULL);
+	for (i = 0; i < n && rc == SD_POK; i++) {
+		if (i == unlocked && i > 0) {
+			snprintf(what, sizeof(what), "%s, advisory lock before statement %zu", setting,
+				 i + 1);
+			if ((rc = pg_exec(op, PG_LOCK, what, NULL)) != SD_POK)
+				break;
+		}
 		snprintf(what, sizeof(what), "%s, statement %zu of %zu", setting, i + 1, n);
 		if (sdk_template(list[i], vars, pg_esc, op->conn, &sql, e, sizeof(e)) != 0) {
 			sdk_err(op->call->err, op->call->err_cap, "postgresql: %s: %s", what, e);
@@ -667,28 +758,9 @@ pg_run_statements(struct pg_op *op, const char *setting, const char *stmts,
 		rc = pg_exec(op, sql, what, NULL);
 		sdk_str_free(sql);
 		sql = NULL;
-		if (rc != SD_POK)
-			break;
 	}
 	sdk_statements_free(list, n);
-	return rc;
-}
-
-/* BEGIN; statements; COMMIT — or ROLLBACK on failure. *commit_unknown is
- * set when COMMIT was sent but its outcome is unknown (connection lost). */
-static int
-pg_run_tx(struct pg_op *op, const char *setting, const char *stmts, const struct sd_kv *vars,
-	  int *commit_unknown)
-{
-	int rc;
-
-	if (commit_unknown != NULL)
-		*commit_unknown = 0;
-	if ((rc = pg_exec(op, PG_BEGIN, "begin", NULL)) != SD_POK) {
-		pg_rollback(op);
-		return rc;
-	}
-	if ((rc = pg_run_statements(op, setting, stmts, vars)) != SD_POK) {
+	if (rc != SD_POK) {
 		pg_rollback(op);
 		return rc;
 	}

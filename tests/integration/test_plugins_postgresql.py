@@ -1,11 +1,15 @@
 """The postgresql plugin against a real PostgreSQL 15: a leased role logs in
 with exactly the rights granted, is dropped on revoke, on expiry and after a
 crash between CREATE ROLE and the lease's commit; renew moves VALID UNTIL;
-a stopped database is 503 and /ready 503 until it is back."""
+concurrent issues and revokes that grant on the same objects all succeed
+(no "tuple concurrently updated"); a stopped database is 503 and /ready 503
+until it is back."""
 import base64
 import json
 import subprocess
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -171,6 +175,80 @@ def test_crash_after_create_role_before_commit_drops_the_role_after_restart(serv
              f"role {user} (issued before the crash) to be dropped after restart")
     leases = s.leases(role="ro").json()["leases"]
     assert [l["state"] for l in leases if l["lease_id"] in user] == ["revoked"], leases
+
+
+# Every lease grants on the same three shared catalog rows: the table's
+# (pg_class), the schema's (pg_namespace) and the database's (pg_database).
+CREATE_SHARED = (CREATE + '; GRANT USAGE ON SCHEMA public TO "{{name}}"; '
+                 'GRANT CONNECT ON DATABASE postgres TO "{{name}}"')
+
+
+def test_concurrent_issues_and_revokes_granting_on_the_same_objects_all_succeed_and_log_in(
+        server_factory, pg, tmp_path):
+    threads, per_thread = 16, 10
+    conf = write_plugins_conf(
+        tmp_path / "plugins.conf",
+        plugin_section("postgresql", connection_url=pg.url, max_open_connections=8),
+        role_section("shared", "postgresql", default_ttl_s=300, max_ttl_s=600,
+                     creation_statements=CREATE_SHARED))
+    s = server_factory(plugins=conf, extra_args=LEASE_ARGS)
+    mu, failures = threading.Lock(), []
+
+    def post_issue(sess):
+        r = sess.post(f"{s.base}/leases", json={"role": "shared"}, timeout=60)
+        if r.status_code != 200:
+            with mu:
+                failures.append(f"issue: {r.status_code} {r.text}")
+            return None
+        d = r.json()
+        return d["lease_id"], d["username"], d["password"]
+
+    def session():
+        sess = requests.Session()
+        sess.headers["Authorization"] = f"Bearer {s.admin_token}"
+        return sess
+
+    def issuer(_):
+        with session() as sess:
+            return [c for c in (post_issue(sess) for _ in range(per_thread)) if c is not None]
+
+    # issue and revoke at once: revoke's DROP OWNED changes the same ACLs
+    def revoker(mine):
+        more = []
+        with session() as sess:
+            for i, (lease_id, _, _) in enumerate(mine):
+                r = sess.delete(f"{s.base}/leases/{lease_id}", timeout=60)
+                if r.status_code != 204:
+                    with mu:
+                        failures.append(f"revoke: {r.status_code} {r.text}")
+                if i % 5 == 0 and (c := post_issue(sess)) is not None:
+                    more.append(c)
+        return more
+
+    def works(cred):
+        p = pg.psql(f"SELECT count(*) FROM {TABLE}", user=cred[1], password=cred[2])
+        return p.returncode == 0 and p.stdout.strip() == "2"
+
+    with ThreadPoolExecutor(threads) as ex:
+        issued = list(ex.map(issuer, range(threads)))
+    creds = [c for mine in issued for c in mine]
+    assert not failures, failures[:5]
+    assert len(creds) == threads * per_thread
+    assert len({c[1] for c in creds}) == len(creds)
+    with ThreadPoolExecutor(4) as ex:
+        bad = [c[1] for c, ok in zip(creds, ex.map(works, creds)) if not ok]
+    assert not bad, f"{len(bad)} leased roles cannot log in and read {TABLE}: {bad[:3]}"
+
+    with ThreadPoolExecutor(threads) as ex:
+        later = [c for more in ex.map(revoker, issued) for c in more]
+    assert not failures, failures[:5]
+    assert len(later) == threads * ((per_thread + 4) // 5)
+    names = ", ".join(f"'{c[1]}'" for c in creds)
+    assert pg.query(f"SELECT count(*) FROM pg_roles WHERE rolname IN ({names})") == "0"
+    assert all(works(c) for c in later)
+    for lease_id, user, _ in later:
+        assert s.revoke(lease_id).status_code == 204
+        assert not role_exists(pg, user)
 
 
 def test_stopped_database_is_503_and_ready_503_until_it_is_back(srv, pg):
