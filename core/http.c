@@ -14,6 +14,7 @@
 #include <netdb.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -140,6 +141,29 @@ void http_reply_json(struct http_req *r, int status, json_t *body)
 	evbuffer_free(buf);
 }
 
+void http_reply_json_text(struct http_req *r, int status, char *text, size_t len)
+{
+	struct evbuffer *buf;
+
+	if (r->status != 0) { /* a handler bug: reply once */
+		sd_wipe_free(text, len);
+		return;
+	}
+	buf = evbuffer_new();
+	if (buf == NULL || evbuffer_add_reference(buf, text, len, wipe_cleanup, (void *)free) != 0) {
+		static const char oom[] = "{\"error\":\"internal_error\",\"message\":\"out of memory\"}";
+		sd_wipe_free(text, len);
+		if (buf != NULL)
+			evbuffer_free(buf);
+		http_reply_raw(r, 500, "application/json", oom, sizeof(oom) - 1);
+		return;
+	}
+	evbuffer_add(buf, "\n", 1);
+	add_common_headers(r, "application/json");
+	send_reply(r, status, buf);
+	evbuffer_free(buf);
+}
+
 /* Messages may quote what the client sent (a field name, a parameter):
  * keep them printable ASCII so that they are always valid JSON strings. */
 static void printable(const char *in, char *out, size_t cap)
@@ -235,6 +259,48 @@ static int reqid_valid(const char *s)
 	return n > 0;
 }
 
+/* A generated request id: 16 random bytes as 32 lowercase hex characters.
+ * The bytes come from a pool per thread, filled 4 KB (256 ids) at a time:
+ * RAND_bytes per request cost a DRBG call and a getpid syscall (OpenSSL's
+ * fork check) each time. A forked child drops the pool it inherited, so
+ * that it never repeats its parent's ids. On failure out is left as it is. */
+#define REQID_BYTES 16
+#define REQID_POOL 4096
+
+static _Thread_local unsigned char reqid_pool[REQID_POOL];
+static _Thread_local size_t reqid_next = REQID_POOL; /* REQID_POOL: empty */
+static pthread_once_t reqid_once = PTHREAD_ONCE_INIT;
+
+static void reqid_forked(void)
+{
+	reqid_next = REQID_POOL;
+}
+
+static void reqid_init(void)
+{
+	pthread_atfork(NULL, NULL, reqid_forked);
+}
+
+static void reqid_generate(char out[2 * REQID_BYTES + 1])
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *b;
+
+	pthread_once(&reqid_once, reqid_init);
+	if (reqid_next == REQID_POOL) {
+		if (RAND_bytes(reqid_pool, REQID_POOL) != 1)
+			return;
+		reqid_next = 0;
+	}
+	b = reqid_pool + reqid_next;
+	for (size_t i = 0; i < REQID_BYTES; i++) {
+		out[2 * i] = hex[b[i] >> 4];
+		out[2 * i + 1] = hex[b[i] & 15];
+	}
+	out[2 * REQID_BYTES] = '\0';
+	reqid_next += REQID_BYTES;
+}
+
 /* Overwrite the connection's copy of the request body in place. */
 static void wipe_evbuffer(struct evbuffer *b)
 {
@@ -319,7 +385,7 @@ static void on_request(struct evhttp_request *ev, void *arg)
 		sd_strlcpy(rp->reqid, rid, sizeof(rp->reqid));
 		rp->reqid_from_client = 1;
 	} else
-		sd_random_hex(rp->reqid, 16);
+		reqid_generate(rp->reqid);
 
 	uri = evhttp_request_get_evhttp_uri(ev);
 	rp->path = uri ? evhttp_uri_get_path(uri) : NULL;

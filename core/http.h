@@ -56,6 +56,12 @@ int http_port(const struct http_server *s);
 /* Reply with a JSON body; takes ownership of body. The serialised bytes are
  * wiped when the connection has written them. */
 void http_reply_json(struct http_req *r, int status, json_t *body);
+/* Reply with JSON text the caller rendered (len bytes, without the final
+ * newline, which is added); takes ownership of text, a malloc'd buffer
+ * holding nothing beyond those len bytes: they are wiped and the buffer
+ * freed when the connection has written them (or at once when the reply is
+ * not sent), so the text may hold a secret. */
+void http_reply_json_text(struct http_req *r, int status, char *text, size_t len);
 /* Reply with the spec's error body for e->code and e->msg. */
 void http_reply_error(struct http_req *r, const struct sd_err *e);
 /* Same, built in place. */

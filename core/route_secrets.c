@@ -73,15 +73,28 @@ static int json_body(struct http_req *r, json_t **out)
 	return 0;
 }
 
+/* ttl (len bytes: a metadata.ttl value) if it is a positive duration,
+ * else the default. */
+static int64_t ttl_or_default(struct http_req *r, const char *ttl, size_t len)
+{
+	char d[24];
+	int64_t v;
+
+	if (ttl == NULL || len >= sizeof(d)) /* absent, or too long for a duration */
+		return r->app->cfg->default_lease_ttl_s;
+	memcpy(d, ttl, len);
+	d[len] = '\0';
+	return sd_parse_duration(d, &v) == 0 && v > 0 ? v : r->app->cfg->default_lease_ttl_s;
+}
+
 /* metadata.ttl of an already parsed metadata object, else the default. */
 static int64_t lease_ttl(struct http_req *r, json_t *meta)
 {
-	int64_t ttl = r->app->cfg->default_lease_ttl_s, v;
 	json_t *t = meta ? json_object_get(meta, "ttl") : NULL;
 
-	if (t != NULL && json_is_string(t) && sd_parse_duration(json_string_value(t), &v) == 0 && v > 0)
-		ttl = v;
-	return ttl;
+	if (t == NULL || !json_is_string(t))
+		return r->app->cfg->default_lease_ttl_s;
+	return ttl_or_default(r, json_string_value(t), strlen(json_string_value(t)));
 }
 
 /* A write runs its transaction on the writers pool, not on the event loop:
@@ -218,14 +231,109 @@ fail:
 	write_job_free(j);
 }
 
+/* A read's stored metadata as reply text, and its lease TTL. The stored
+ * text is used as it is when it is exactly what json_dumps would write for
+ * it (secrets_write stores it that way), else it is parsed and written
+ * again as before ({} when it does not parse). *text is then a new string
+ * and *dumped is set (sd_json_free it). Returns -1 when out of memory. */
+static int read_metadata(struct http_req *r, const char *meta, const char **text, size_t *len,
+			 int *dumped, int64_t *ttl)
+{
+	const char *t;
+	json_t *m;
+	char *s;
+	size_t tl;
+
+	*dumped = 0;
+	if (meta == NULL) {
+		*text = "{}";
+		*len = 2;
+		*ttl = r->app->cfg->default_lease_ttl_s;
+		return 0;
+	}
+	*len = strlen(meta);
+	if (jsonx_canonical_strings(meta, *len, "ttl", &t, &tl)) {
+		/* an escaped character is never part of a duration */
+		*text = meta;
+		*ttl = t != NULL && memchr(t, '\\', tl) == NULL ? ttl_or_default(r, t, tl)
+								: r->app->cfg->default_lease_ttl_s;
+		return 0;
+	}
+	m = json_loads(meta, 0, NULL);
+	if (m == NULL)
+		m = json_object();
+	*ttl = lease_ttl(r, m);
+	s = m ? json_dumps(m, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+	json_decref(m);
+	if (s == NULL)
+		return -1;
+	*text = s;
+	*len = strlen(s);
+	*dumped = 1;
+	return 0;
+}
+
+/* The reply to a read, rendered into one buffer byte for byte as json_dumps
+ * wrote it from a jansson object:
+ *   {"value_b64":"...","version":N,"lease_ttl_s":N,"created_at":"...","metadata":{...}}
+ * The base64 is encoded in place (it needs no escaping), so the value has
+ * no other copy than this buffer, which http_reply_json_text wipes once it
+ * is written. */
+static void read_reply(struct http_req *r, const struct secret_value *v)
+{
+	static const char k_value[] = "{\"value_b64\":\"", k_version[] = "\",\"version\":",
+			  k_ttl[] = ",\"lease_ttl_s\":", k_created[] = ",\"created_at\":",
+			  k_meta[] = ",\"metadata\":";
+	const char *meta;
+	struct jsonx_out o;
+	size_t mlen, cap;
+	char ts[32], *buf, *b64;
+	int64_t ttl;
+	int dumped;
+
+	if (read_metadata(r, v->metadata, &meta, &mlen, &dumped, &ttl) != 0) {
+		http_reply_errf(r, SD_EINTERNAL, "out of memory");
+		return;
+	}
+	sd_rfc3339(v->created_us, ts);
+	cap = sizeof(k_value) + B64_ENC_LEN(v->len) + sizeof(k_version) + 20 + sizeof(k_ttl) + 20 +
+	      sizeof(k_created) + JSONX_STR_MAX(strlen(ts)) + sizeof(k_meta) + mlen + 1;
+	buf = malloc(cap);
+	if (buf == NULL) {
+		http_reply_errf(r, SD_EINTERNAL, "out of memory");
+		goto out;
+	}
+	jsonx_out_init(&o, buf, cap);
+	jsonx_out_raw(&o, k_value, sizeof(k_value) - 1);
+	b64 = jsonx_out_room(&o, B64_ENC_LEN(v->len));
+	if (b64 != NULL)
+		o.len += b64_encode(v->value, v->len, b64);
+	jsonx_out_raw(&o, k_version, sizeof(k_version) - 1);
+	jsonx_out_int(&o, (int64_t)v->version);
+	jsonx_out_raw(&o, k_ttl, sizeof(k_ttl) - 1);
+	jsonx_out_int(&o, ttl);
+	jsonx_out_raw(&o, k_created, sizeof(k_created) - 1);
+	jsonx_out_str(&o, ts, strlen(ts));
+	jsonx_out_raw(&o, k_meta, sizeof(k_meta) - 1);
+	jsonx_out_raw(&o, meta, mlen);
+	jsonx_out_raw(&o, "}", 1);
+	if (o.failed) { /* cap counts every part: cannot happen */
+		sd_wipe_free(buf, cap);
+		http_reply_errf(r, SD_EINTERNAL, "cannot render the reply");
+		goto out;
+	}
+	http_reply_json_text(r, 200, buf, o.len);
+out:
+	if (dumped)
+		sd_json_free((char *)meta);
+}
+
 void route_secret_read(struct http_req *r)
 {
 	static const char *const params[] = { "version", NULL };
 	struct secret_value v;
 	struct sd_err err;
 	uint64_t version;
-	char ts[32], *b64;
-	json_t *meta;
 
 	if (require(r, SCOPE_SECRETS_READ) != 0 || http_query_check(r, params) != 0 ||
 	    version_param(r, 0, &version) != 0)
@@ -237,22 +345,7 @@ void route_secret_read(struct http_req *r)
 		http_reply_error(r, &err);
 		return;
 	}
-	b64 = malloc(B64_ENC_LEN(v.len));
-	if (b64 == NULL) {
-		secret_value_free(&v);
-		http_reply_errf(r, SD_EINTERNAL, "out of memory");
-		return;
-	}
-	b64_encode(v.value, v.len, b64);
-	sd_rfc3339(v.created_us, ts);
-	meta = v.metadata ? json_loads(v.metadata, 0, NULL) : NULL; /* parsed once per read */
-	if (meta == NULL)
-		meta = json_object();
-	http_reply_json(r, 200,
-			json_pack("{s:s, s:I, s:I, s:s, s:o}", "value_b64", b64, "version",
-				  (json_int_t)v.version, "lease_ttl_s", (json_int_t)lease_ttl(r, meta),
-				  "created_at", ts, "metadata", meta));
-	sd_wipe_free(b64, B64_ENC_LEN(v.len));
+	read_reply(r, &v);
 	secret_value_free(&v);
 }
 
