@@ -164,7 +164,7 @@ clean:
 FUZZ_CC            ?= clang
 FUZZ_BUILD         := build/fuzz
 FUZZ_SECONDS       ?= 300
-FUZZ_SMOKE_SECONDS ?= 25
+FUZZ_SMOKE_SECONDS ?= 30
 FUZZ_NAMES         := http json jwt scope config plugins evidence $(if $(wildcard sdk/lib/sigv4.c),sigv4)
 FUZZ_BINS          := $(FUZZ_NAMES:%=$(FUZZ_BUILD)/bin/fuzz_%)
 FUZZ_PLUGIN        := $(CURDIR)/$(FUZZ_BUILD)/plain/test-plugins/good_minimal.so
