@@ -1211,6 +1211,17 @@ void leases_stop(struct app *app)
 		pthread_join(L->reaper, NULL);
 	}
 	workers_free(L->workers);
+	L->workers = NULL;
+}
+
+/* After the event loops have run the replies the workers queued (http_stop):
+ * those completions still use L and its plugins. */
+void leases_free(struct app *app)
+{
+	struct leases *L = app->leases;
+
+	if (L == NULL)
+		return;
 	for (size_t i = 0; i < L->nretired; i++)
 		registry_release(L->retired[i]);
 	free(L->retired);

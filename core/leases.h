@@ -46,8 +46,11 @@ struct event_base;
 /* Start the worker pool, the reaper and health threads. Leases left pending
  * by a crash are made due at once. */
 int leases_start(struct app *app, struct sd_err *err);
-/* Stop threads (in-flight calls finish first). */
+/* Stop threads (in-flight calls finish first; their completions are queued
+ * on the event loops). */
 void leases_stop(struct app *app);
+/* Free the engine and its plugins, once those completions have run. */
+void leases_free(struct app *app);
 
 /* The current registry, held: release with registry_release. */
 struct registry *leases_registry(struct app *app);

@@ -185,9 +185,11 @@ out:
 	http_halt(http);
 	log_info("stopping: workers and background thread");
 	leases_stop(&app); /* in-flight provider calls finish; their replies are queued */
-	workers_free(app.writers); /* so do in-flight writes */
+	workers_free(app.writers);
+	app.writers = NULL; /* so do in-flight writes */
 	log_info("stopping: connections and storage");
 	http_stop(http);
+	leases_free(&app);
 	for (int i = 0; i < 3; i++)
 		if (sigs[i])
 			event_free(sigs[i]);

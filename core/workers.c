@@ -113,9 +113,11 @@ void workers_free(struct workers *w)
 
 int workers_submit(struct workers *w, work_fn work, work_fn done, struct event_base *base, void *arg)
 {
-	struct job *j = calloc(1, sizeof(*j));
+	struct job *j;
 
-	if (j == NULL)
+	if (w == NULL) /* stopped: shutting down */
+		return -1;
+	if ((j = calloc(1, sizeof(*j))) == NULL)
 		return -1;
 	j->work = work;
 	j->done = done;
@@ -142,6 +144,8 @@ int workers_busy(struct workers *w)
 {
 	int n;
 
+	if (w == NULL)
+		return 0;
 	pthread_mutex_lock(&w->mu);
 	n = w->queued + w->running;
 	pthread_mutex_unlock(&w->mu);

@@ -15,8 +15,8 @@ typedef void (*work_fn)(void *arg);
 struct workers *workers_new(int n, int queue_max);
 /* Finish every queued job, then stop the threads and free the pool. */
 void workers_free(struct workers *w);
-/* Queue a job. Returns -1 (nothing queued) when the queue is full or the
- * pool is stopping. */
+/* Queue a job. Returns -1 (nothing queued) when the queue is full, the
+ * pool is stopping or w is NULL (freed at shutdown). */
 int workers_submit(struct workers *w, work_fn work, work_fn done, struct event_base *base, void *arg);
 /* Jobs waiting plus running, for /metrics. */
 int workers_busy(struct workers *w);

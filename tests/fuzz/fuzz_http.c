@@ -330,7 +330,9 @@ static void shutdown_server(void)
 	http_halt(srv);
 	leases_stop(&app);
 	workers_free(app.writers);
+	app.writers = NULL;
 	http_stop(srv);
+	leases_free(&app);
 	auth_free(app.auth);
 	kms_free(app.kms);
 	evidence_cleanup(&app);

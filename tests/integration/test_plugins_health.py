@@ -136,3 +136,30 @@ def test_provider_call_past_its_deadline_is_503_and_the_lease_is_not_active(exam
     # before it was cut off), and it is never handed out as active
     assert ls[0]["state"] in ("pending", "revoked", "revoke_failed"), ls
     assert not [i for ev, i in state_events(s.state_file) if ev == "issue"]
+
+
+def test_sigterm_with_provider_calls_in_flight_exits_cleanly_and_leaves_them_to_revoke(example_server):
+    """Their completions run after the workers stop, while the event loops
+    drain: they must find the lease engine still there (it was freed first,
+    and the server died of SIGSEGV instead of exiting 0)."""
+    s = example_server(role_section("slow", "example", slow_ms=30000), call_timeout_ms=60000)
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=6)
+    try:
+        def slow_issue():
+            try:
+                return requests.post(f"{s.base}/leases", json={"role": "slow"}, timeout=60,
+                                     headers={"Authorization": f"Bearer {s.admin_token}"}).status_code
+            except requests.RequestException:
+                return None  # the connection closed at shutdown
+        calls = [pool.submit(slow_issue) for _ in range(6)]
+        wait_for(lambda: len([l for l in s.leases(role="slow").json()["leases"]
+                              if l["state"] == "pending"]) == 6, 10, "6 pending leases for role slow")
+        assert not any(c.done() for c in calls), "a slow call finished: the test proves nothing"
+        rc = s.stop()
+        assert rc == 0, f"exit status {rc} (negative: killed by a signal)\n{s.stderr_text()[-2000:]}"
+        assert all(c.result(timeout=60) in (None, 503) for c in calls), [c.result() for c in calls]
+    finally:
+        pool.shutdown(wait=True)
+    # the next start still owes them a revocation: none is left active
+    s.start()
+    assert not [l for l in s.leases(role="slow").json()["leases"] if l["state"] == "active"]
