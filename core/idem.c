@@ -118,6 +118,10 @@ int idem_check(struct store_txn *t, struct app *app, const char *tenant, struct 
 	i->status = rec.status;
 	i->body = (char *)pt;
 	i->body_len = len;
+	/* The record may belong to a transaction whose log flush is still
+	 * running (group commit): a replay acknowledges it too, so it waits
+	 * for the flush as the first answer did. */
+	store_txn_flush_at_end(t);
 	return IDEM_REPLAY;
 }
 

@@ -68,6 +68,7 @@ struct store_txn {
 	struct store *s;
 	DB_TXN *txn;
 	int wrote;                      /* a write passed the space check: flush at commit */
+	int flush;                      /* flush the log at the end, commit or abort */
 };
 
 /* --- errors ----------------------------------------------------------------- */
@@ -678,7 +679,7 @@ int store_txn_begin(struct store *s, struct store_txn **t, struct sd_err *err)
 int store_txn_commit(struct store_txn *t, struct sd_err *err)
 {
 	struct store *s = t->s;
-	int wrote = t->wrote;
+	int wrote = t->wrote || t->flush;
 	int rc = t->txn->commit(t->txn, DB_TXN_NOSYNC);
 
 	free(t);
@@ -694,6 +695,8 @@ void store_txn_abort(struct store_txn *t)
 	int rc = t->txn->abort(t->txn);
 	if (rc == DB_RUNRECOVERY)
 		fatal(rc);
+	if (t->flush && t->s->env->log_flush(t->s->env, NULL) == DB_RUNRECOVERY)
+		fatal(DB_RUNRECOVERY);
 	free(t);
 }
 
@@ -785,6 +788,11 @@ static int writable(struct store_txn *t, struct sd_err *err)
 		log_info("storage: space is back; writes are accepted again");
 	t->wrote = 1;
 	return 0;
+}
+
+void store_txn_flush_at_end(struct store_txn *t)
+{
+	t->flush = 1;
 }
 
 void store_set_min_free(struct store *s, unsigned long long bytes)

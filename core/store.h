@@ -72,6 +72,11 @@ int store_txn_begin(struct store *s, struct store_txn **t, struct sd_err *err);
 int store_txn_commit(struct store_txn *t, struct sd_err *err);
 void store_txn_abort(struct store_txn *t);
 
+/* Flush the log when t ends, committed or aborted: t read something that a
+ * concurrent transaction may not have flushed yet and is about to
+ * acknowledge it (an idempotent replay). */
+void store_txn_flush_at_end(struct store_txn *t);
+
 typedef int (*store_fn)(struct store_txn *t, void *arg, struct sd_err *err);
 /* Run fn in a transaction, commit when it returns 0, abort otherwise, and
  * retry on deadlock (a bounded number of times). */
