@@ -498,8 +498,9 @@ def bounds(res: dict) -> list[str]:
                + (f", OpenBao {lb['rps']:,.0f}/s ({_ratio(l_['rps'], lb['rps'])})" if lb else "") + ". "
                "A lease is a PostgreSQL transaction (CREATE ROLE with a password, which PostgreSQL hashes with "
                "SCRAM-SHA-256, 4,096 iterations; a GRANT; a synchronous commit) between two secretsd "
-               "transactions, the pending record and the active one, both written on the event-loop thread "
-               "(`leases_issue` and `issue_done` in `core/leases.c`)")
+               "transactions: the pending record, written on the event-loop thread before the call "
+               "(`leases_issue` in `core/leases.c`), and the active one, written on the provider's worker "
+               "thread after it (`issue_record`)")
         fd = per_req("lease", "fdatasync")
         txt += f": {fd:g} fdatasync per lease under strace." if fd is not None else "."
         txt += (" The postgresql plugin takes its advisory lock (`pg_advisory_xact_lock(7564390121)`, against "
@@ -831,12 +832,12 @@ def bounds(res: dict) -> list[str]:
                      "records put more of them in the 8 MB cache.")
     if met["lease"] is False:
         items.append("**Leases**: PostgreSQL's CPU per lease bounds them (see *Lease issue*); on secretsd's side, "
-                     "the lease's two records are written, and their log flushes waited for, on the event loop.")
+                     "the pending record of a lease is written, and its log flush waited for, on the event loop.")
     else:
-        items.append("**Lease records off the event loop** (read latency during lease issue): the pending and "
-                     "active records of a lease are written, and their log flushes waited for, on the event-loop "
-                     "thread (`leases_issue`, `issue_done`), which serves no reads meanwhile; the writers pool "
-                     "would take them, as it takes secret writes.")
+        items.append("**The pending lease record off the event loop** (read latency during lease issue): it is "
+                     "written, and its log flush waited for, on the event-loop thread (`leases_issue`), which "
+                     "serves no reads meanwhile; the worker that calls the provider could write it first, as it "
+                     "writes the active record after the call (`issue_record`).")
     if met["write"] is False:
         items.append("**Writes**: less CPU per write and a shorter section under the evidence head's lock (see "
                      "*Writes*).")

@@ -406,8 +406,14 @@ struct job {
 	struct idem idem;   /* issue: the request's idempotency key (and request id) */
 	char actor[257];    /* who asked (renew, revoke); "" = the system */
 	struct sd_kv fallback_kv[2]; /* {"role", name} when the role is gone from plugins.conf */
+	/* issue: what issue_record decided, for issue_done to answer */
+	int reply_rc;
+	struct sd_err reply_err;
+	int reply_creds;
 };
 
+
+static void issue_record(struct job *j);
 
 static void issue_work(void *arg)
 {
@@ -428,6 +434,7 @@ static void issue_work(void *arg)
 		atomic_store(&j->plugin->healthy, 0);
 	else if (j->prc == SD_POK)
 		atomic_store(&j->plugin->healthy, 1);
+	issue_record(j);
 }
 
 static void job_free(struct job *j)
@@ -444,9 +451,11 @@ static void job_free(struct job *j)
 	free(j);
 }
 
-static void issue_done(void *arg)
+/* After the provider call, on the worker thread: record the lease as
+ * active (or failed) and decide the answer, so that the event loop, which
+ * serves reads meanwhile, never waits for these log flushes. */
+static void issue_record(struct job *j)
 {
-	struct job *j = arg;
 	struct leases *L = j->app->leases;
 	struct sd_err err;
 	int rc;
@@ -482,10 +491,12 @@ static void issue_done(void *arg)
 		if (rc != 0) {
 			/* The record stays pending and due: the reaper revokes it. */
 			log_error("lease %s: issued but not recorded (%s); it will be revoked", j->l.id, err.msg);
-			j->done(j->arg, SD_EDOWN, &err, &j->l, NULL);
+			j->reply_rc = SD_EDOWN;
+			j->reply_err = err;
 		} else {
 			atomic_fetch_add(&L->issued, 1);
-			j->done(j->arg, 0, NULL, &j->l, j->creds);
+			j->reply_rc = 0;
+			j->reply_creds = 1;
 		}
 	} else {
 		atomic_fetch_add(&L->issue_failed, 1);
@@ -507,8 +518,18 @@ static void issue_done(void *arg)
 		rc = j->prc == SD_PDOWN || j->prc == SD_PTIMEOUT ? SD_EDOWN : SD_EINTERNAL;
 		sd_err_set(&err, rc, "provider %s: %s", j->plugin->name, j->call.err);
 		log_warn("lease for role %s failed: %s", j->l.role, err.msg);
-		j->done(j->arg, err.code, &err, &j->l, NULL);
+		j->reply_rc = err.code;
+		j->reply_err = err;
 	}
+}
+
+/* On the request's event loop: answer. */
+static void issue_done(void *arg)
+{
+	struct job *j = arg;
+
+	j->done(j->arg, j->reply_rc, j->reply_rc ? &j->reply_err : NULL, &j->l,
+		j->reply_creds ? j->creds : NULL);
 	job_free(j);
 }
 
