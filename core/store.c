@@ -1037,8 +1037,15 @@ static int walk(struct store_txn *t, DB *db, int secondary, int exact, const uns
 			rc = c->get(c, &key, &data, (u_int32_t)flags);
 		}
 		flags = DB_NEXT;
-		if (rc != 0)
+		if (rc != 0) {
+			/* a secondary's pget can fail after it copied out the
+			 * primary key (the primary record changed under read
+			 * committed): free whatever it left */
+			free(data.data);
+			if (secondary)
+				free(pkey.data);
 			break;
+		}
 		int stop = key.size < pn || memcmp(key.data, prefix, pn) != 0 ||
 			   (exact && key.size != pn);
 		if (!stop)
@@ -1438,8 +1445,12 @@ int store_idem_expire(struct store_txn *t, int64_t before_us, int max, int *dele
 		dbt_out(&pkey);
 		dbt_out(&data);
 		rc = c->pget(c, &key, &pkey, &data, DB_NEXT);
-		if (rc != 0)
+		if (rc != 0) {
+			free(key.data); /* see walk(): pget may fail after copying out */
+			free(pkey.data);
+			free(data.data);
 			break;
+		}
 		for (u_int32_t i = 0; i < 8 && i < key.size; i++)
 			created = created << 8 | ((unsigned char *)key.data)[i];
 		free(key.data);
