@@ -82,12 +82,6 @@ void evidence_cleanup(struct app *app)
 	}
 }
 
-static void hex(const unsigned char *b, size_t n, char *out)
-{
-	for (size_t i = 0; i < n; i++)
-		snprintf(out + 2 * i, 3, "%02x", b[i]);
-}
-
 /* SHA-256 over the canonical encoding of rec without "hash", as hex. */
 static int chain_hash(json_t *rec, char out[65])
 {
@@ -103,7 +97,7 @@ static int chain_hash(json_t *rec, char out[65])
 	if (text == NULL)
 		return -1;
 	sd_sha256(text, strlen(text), md);
-	hex(md, 32, out);
+	sd_hex(md, 32, out);
 	sd_json_free(text);
 	return 0;
 }
@@ -158,7 +152,7 @@ int evidence_append(struct store_txn *t, struct app *app, const struct evidence_
 		unsigned int ml = 32;
 		char mh[65];
 		HMAC(EVP_sha256(), app->evidence->key, 32, e->value, e->value_len, mac, &ml);
-		hex(mac, 32, mh);
+		sd_hex(mac, 32, mh);
 		json_object_set_new(rec, "value_hmac", json_string(mh));
 	}
 	if (chain_hash(rec, hash) != 0) {

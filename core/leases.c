@@ -588,8 +588,7 @@ int leases_issue(struct app *app, struct event_base *base, const char *tenant, c
 		job_free(j);
 		return sd_err_set(err, SD_EINTERNAL, "random generator failed");
 	}
-	for (size_t i = 0; i < sizeof(rnd); i++)
-		snprintf(j->l.id + 2 * i, 3, "%02x", rnd[i]);
+	sd_hex(rnd, sizeof(rnd), j->l.id);
 	sd_strlcpy(j->l.role, role->name, sizeof(j->l.role));
 	sd_strlcpy(j->l.plugin, role->plugin->name, sizeof(j->l.plugin));
 	sd_strlcpy(j->l.holder, holder, sizeof(j->l.holder));

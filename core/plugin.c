@@ -256,12 +256,6 @@ fail:
 	return -1;
 }
 
-static void hex32(const unsigned char b[32], char out[65])
-{
-	for (int i = 0; i < 32; i++)
-		snprintf(out + 2 * i, 3, "%02x", b[i]);
-}
-
 int plugin_open(const char *file, const unsigned char *pin, struct plugin **out, struct sd_err *err)
 {
 	struct plugin *p = NULL;
@@ -290,8 +284,8 @@ int plugin_open(const char *file, const unsigned char *pin, struct plugin **out,
 		goto fail;
 	}
 	if (pin != NULL && CRYPTO_memcmp(pin, p->sha256, 32) != 0) {
-		hex32(p->sha256, have);
-		hex32(pin, want);
+		sd_hex(p->sha256, 32, have);
+		sd_hex(pin, 32, want);
 		sd_err_set(err, SD_EINVAL, "%s does not match its sha256 pin (file is %s, pin is %s)", file,
 			   have, want);
 		goto fail;
@@ -883,7 +877,7 @@ int plugin_check_cli(const char *file, FILE *out)
 		fprintf(out, "%s\ncannot load: %s\n", file, err.msg);
 		return 1;
 	}
-	hex32(p->sha256, hex);
+	sd_hex(p->sha256, 32, hex);
 	fprintf(out, "file:     %s\nsha256:   %s\nname:     %s\nversion:  %s\nkind:     %s\n"
 		     "abi:      %u.%u (host %u.%u)\ncallbacks:%s%s%s%s%s%s%s\n",
 		file, hex, p->desc->name, p->desc->version ? p->desc->version : "?",

@@ -87,8 +87,7 @@ int rotation_init(struct app *app, struct sd_err *err)
 	if (fd < 0 && errno == ENOENT) {
 		if (RAND_bytes(raw, sizeof(raw)) != 1)
 			return sd_err_set(err, SD_EINTERNAL, "random generator failed");
-		for (int i = 0; i < 32; i++)
-			snprintf(webhook_key + 2 * i, 3, "%02x", raw[i]);
+		sd_hex(raw, sizeof(raw), webhook_key);
 		OPENSSL_cleanse(raw, sizeof(raw));
 		fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 		if (fd < 0 || write(fd, webhook_key, 64) != 64 || fsync(fd) != 0) {
@@ -200,9 +199,8 @@ static int webhook_call(const char *url, json_t *body, json_t **out, struct sd_e
 		if (rc != 0)
 			goto out;
 	}
-	snprintf(sig, sizeof(sig), "sha256=");
-	for (unsigned i = 0; i < ml && i < 32; i++)
-		snprintf(sig + 7 + 2 * i, 3, "%02x", mac[i]);
+	memcpy(sig, "sha256=", 7);
+	sd_hex(mac, ml < 32 ? ml : 32, sig + 7);
 	h = curl_slist_append(h, "Content-Type: application/json");
 	snprintf(hdr, sizeof(hdr), "X-Secretsd-Signature: %s", sig);
 	h = curl_slist_append(h, hdr);

@@ -97,18 +97,24 @@ int sd_parse_duration(const char *s, int64_t *out)
 	return 0;
 }
 
-int sd_random_hex(char *out, size_t n)
+void sd_hex(const unsigned char *in, size_t n, char *out)
 {
 	static const char hex[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = hex[in[i] >> 4];
+		out[2 * i + 1] = hex[in[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+int sd_random_hex(char *out, size_t n)
+{
 	unsigned char buf[64];
 
 	if (n > sizeof(buf) || RAND_bytes(buf, (int)n) != 1)
 		return -1;
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = hex[buf[i] >> 4];
-		out[2 * i + 1] = hex[buf[i] & 15];
-	}
-	out[2 * n] = '\0';
+	sd_hex(buf, n, out);
 	return 0;
 }
 

@@ -27,6 +27,8 @@ int sd_parse_u64(const char *s, uint64_t max, uint64_t *out);
  * ("90d", "12h", "30m"). Returns 0 and seconds in *out, or -1. */
 int sd_parse_duration(const char *s, int64_t *out);
 
+/* The n bytes of in as 2*n lowercase hex characters, NUL-ended. */
+void sd_hex(const unsigned char *in, size_t n, char *out);
 /* Fill out with 2*n lowercase hex characters of n random bytes, NUL-ended. */
 int sd_random_hex(char *out, size_t n);
 
