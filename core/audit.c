@@ -105,10 +105,12 @@ static const char *method_name(int m)
  * client address and the fixed part. */
 #define AUDIT_LINE_MAX 8192
 
-/* A member: its name with the separator before and the colon after, as
- * text (literals only), then val as a JSON string. */
-#define MEMBER(o, name_text, val) \
-	(jsonx_out_raw(o, name_text, sizeof(name_text) - 1), jsonx_out_str(o, val, strlen(val)))
+/* A member with a string value. */
+static void member(struct jsonx_out *o, const char *key, const char *val)
+{
+	jsonx_out_key(o, key);
+	jsonx_out_str(o, val, strlen(val));
+}
 
 /* One line, written as json_dumps(JSON_COMPACT) wrote it when the line was
  * a jansson object: the same members in the same order, the same escapes. */
@@ -129,17 +131,18 @@ static int emit(struct http_req *r, const char *phase, int status)
 		evhttp_connection_get_peer(evcon, &addr, &port);
 	printable_path(r->path, path, sizeof(path));
 	jsonx_out_init(&o, line, sizeof(line) - 1); /* room for the newline */
-	MEMBER(&o, "{\"time\":", ts);
-	MEMBER(&o, ",\"phase\":", phase);
-	MEMBER(&o, ",\"tenant\":", r->who.tenant);
-	MEMBER(&o, ",\"actor\":", r->who.sub);
-	MEMBER(&o, ",\"route\":", route_name(r->route));
-	MEMBER(&o, ",\"path\":", path);
-	MEMBER(&o, ",\"request_id\":", r->reqid);
-	MEMBER(&o, ",\"client\":", addr ? addr : "");
-	MEMBER(&o, ",\"method\":", method_name(r->method));
+	jsonx_out_raw(&o, "{", 1);
+	member(&o, "time", ts);
+	member(&o, "phase", phase);
+	member(&o, "tenant", r->who.tenant);
+	member(&o, "actor", r->who.sub);
+	member(&o, "route", route_name(r->route));
+	member(&o, "path", path);
+	member(&o, "request_id", r->reqid);
+	member(&o, "client", addr ? addr : "");
+	member(&o, "method", method_name(r->method));
 	if (status > 0) {
-		jsonx_out_raw(&o, ",\"status\":", sizeof(",\"status\":") - 1);
+		jsonx_out_key(&o, "status");
 		jsonx_out_int(&o, status);
 	}
 	jsonx_out_raw(&o, "}", 1);

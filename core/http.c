@@ -63,6 +63,9 @@ static struct http_server *the_server; /* for /metrics */
 
 /* --- replies ------------------------------------------------------------ */
 
+/* The reply when even the error could not be built. */
+static const char oom[] = "{\"error\":\"internal_error\",\"message\":\"out of memory\"}";
+
 static void wipe_cleanup(const void *data, size_t len, void *arg)
 {
 	void (*free_fn)(void *) = arg;
@@ -114,45 +117,16 @@ static void send_reply(struct http_req *r, int status, struct evbuffer *body)
 	evhttp_send_reply(r->ev, status, reason, body);
 }
 
-void http_reply_json(struct http_req *r, int status, json_t *body)
+/* Send text (len bytes, a JSON body without its newline) and own it: it is
+ * wiped and released with release() once the connection has written it, or
+ * at once when it cannot be sent. */
+static void reply_text(struct http_req *r, int status, char *text, size_t len, void (*release)(void *))
 {
-	json_malloc_t m;
-	json_free_t f;
-	struct evbuffer *buf;
-	char *s;
+	struct evbuffer *buf = evbuffer_new();
 
-	if (r->status != 0) { /* a handler bug: reply once */
-		json_decref(body);
-		return;
-	}
-	s = json_dumps(body, JSON_COMPACT);
-	json_decref(body);
-	if (s == NULL) {
-		static const char oom[] = "{\"error\":\"internal_error\",\"message\":\"out of memory\"}";
-		http_reply_raw(r, 500, "application/json", oom, sizeof(oom) - 1);
-		return;
-	}
-	json_get_alloc_funcs(&m, &f);
-	buf = evbuffer_new();
-	evbuffer_add_reference(buf, s, strlen(s), wipe_cleanup, (void *)f);
-	evbuffer_add(buf, "\n", 1);
-	add_common_headers(r, "application/json");
-	send_reply(r, status, buf);
-	evbuffer_free(buf);
-}
-
-void http_reply_json_text(struct http_req *r, int status, char *text, size_t len)
-{
-	struct evbuffer *buf;
-
-	if (r->status != 0) { /* a handler bug: reply once */
-		sd_wipe_free(text, len);
-		return;
-	}
-	buf = evbuffer_new();
-	if (buf == NULL || evbuffer_add_reference(buf, text, len, wipe_cleanup, (void *)free) != 0) {
-		static const char oom[] = "{\"error\":\"internal_error\",\"message\":\"out of memory\"}";
-		sd_wipe_free(text, len);
+	if (buf == NULL || evbuffer_add_reference(buf, text, len, wipe_cleanup, (void *)release) != 0) {
+		OPENSSL_cleanse(text, len);
+		release(text);
 		if (buf != NULL)
 			evbuffer_free(buf);
 		http_reply_raw(r, 500, "application/json", oom, sizeof(oom) - 1);
@@ -162,6 +136,35 @@ void http_reply_json_text(struct http_req *r, int status, char *text, size_t len
 	add_common_headers(r, "application/json");
 	send_reply(r, status, buf);
 	evbuffer_free(buf);
+}
+
+void http_reply_json(struct http_req *r, int status, json_t *body)
+{
+	json_malloc_t m;
+	json_free_t f;
+	char *s;
+
+	if (r->status != 0) { /* a handler bug: reply once */
+		json_decref(body);
+		return;
+	}
+	s = json_dumps(body, JSON_COMPACT);
+	json_decref(body);
+	if (s == NULL) {
+			http_reply_raw(r, 500, "application/json", oom, sizeof(oom) - 1);
+		return;
+	}
+	json_get_alloc_funcs(&m, &f);
+	reply_text(r, status, s, strlen(s), f);
+}
+
+void http_reply_json_text(struct http_req *r, int status, char *text, size_t len)
+{
+	if (r->status != 0) { /* a handler bug: reply once */
+		sd_wipe_free(text, len);
+		return;
+	}
+	reply_text(r, status, text, len, free);
 }
 
 /* Messages may quote what the client sent (a field name, a parameter):
@@ -283,21 +286,13 @@ static void reqid_init(void)
 
 static void reqid_generate(char out[2 * REQID_BYTES + 1])
 {
-	static const char hex[] = "0123456789abcdef";
-	const unsigned char *b;
-
 	pthread_once(&reqid_once, reqid_init);
 	if (reqid_next == REQID_POOL) {
 		if (RAND_bytes(reqid_pool, REQID_POOL) != 1)
 			return;
 		reqid_next = 0;
 	}
-	b = reqid_pool + reqid_next;
-	for (size_t i = 0; i < REQID_BYTES; i++) {
-		out[2 * i] = hex[b[i] >> 4];
-		out[2 * i + 1] = hex[b[i] & 15];
-	}
-	out[2 * REQID_BYTES] = '\0';
+	sd_hex(reqid_pool + reqid_next, REQID_BYTES, out);
 	reqid_next += REQID_BYTES;
 }
 

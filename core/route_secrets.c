@@ -281,9 +281,6 @@ static int read_metadata(struct http_req *r, const char *meta, const char **text
  * is written. */
 static void read_reply(struct http_req *r, const struct secret_value *v)
 {
-	static const char k_value[] = "{\"value_b64\":\"", k_version[] = "\",\"version\":",
-			  k_ttl[] = ",\"lease_ttl_s\":", k_created[] = ",\"created_at\":",
-			  k_meta[] = ",\"metadata\":";
 	const char *meta;
 	struct jsonx_out o;
 	size_t mlen, cap;
@@ -296,25 +293,28 @@ static void read_reply(struct http_req *r, const struct secret_value *v)
 		return;
 	}
 	sd_rfc3339(v->created_us, ts);
-	cap = sizeof(k_value) + B64_ENC_LEN(v->len) + sizeof(k_version) + 20 + sizeof(k_ttl) + 20 +
-	      sizeof(k_created) + JSONX_STR_MAX(strlen(ts)) + sizeof(k_meta) + mlen + 1;
+	/* the member names, punctuation and two integers fit in 128 bytes */
+	cap = 128 + B64_ENC_LEN(v->len) + JSONX_STR_MAX(strlen(ts)) + mlen;
 	buf = malloc(cap);
 	if (buf == NULL) {
 		http_reply_errf(r, SD_EINTERNAL, "out of memory");
 		goto out;
 	}
 	jsonx_out_init(&o, buf, cap);
-	jsonx_out_raw(&o, k_value, sizeof(k_value) - 1);
+	jsonx_out_raw(&o, "{", 1);
+	jsonx_out_key(&o, "value_b64");
+	jsonx_out_raw(&o, "\"", 1);
 	b64 = jsonx_out_room(&o, B64_ENC_LEN(v->len));
 	if (b64 != NULL)
 		o.len += b64_encode(v->value, v->len, b64);
-	jsonx_out_raw(&o, k_version, sizeof(k_version) - 1);
+	jsonx_out_raw(&o, "\"", 1);
+	jsonx_out_key(&o, "version");
 	jsonx_out_int(&o, (int64_t)v->version);
-	jsonx_out_raw(&o, k_ttl, sizeof(k_ttl) - 1);
+	jsonx_out_key(&o, "lease_ttl_s");
 	jsonx_out_int(&o, ttl);
-	jsonx_out_raw(&o, k_created, sizeof(k_created) - 1);
+	jsonx_out_key(&o, "created_at");
 	jsonx_out_str(&o, ts, strlen(ts));
-	jsonx_out_raw(&o, k_meta, sizeof(k_meta) - 1);
+	jsonx_out_key(&o, "metadata");
 	jsonx_out_raw(&o, meta, mlen);
 	jsonx_out_raw(&o, "}", 1);
 	if (o.failed) { /* cap counts every part: cannot happen */
