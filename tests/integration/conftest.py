@@ -84,6 +84,7 @@ class Server:
         self.extra_args = tuple(extra_args)
         self.plugins = Path(plugins) if plugins is not None else None
         self.env = dict(env) if env else None  # added to os.environ for the next start
+        self.preexec_fn = None  # run in the child before exec (e.g. setrlimit), next starts
         self.stdout_path = self.workdir / "secretsd.stdout"
         self.stderr_path = self.workdir / "secretsd.stderr"
         self.proc: subprocess.Popen | None = None
@@ -130,7 +131,8 @@ class Server:
         try:
             env = None if self.env is None else {**os.environ, **self.env}
             self.proc = subprocess.Popen(self.argv(), stdout=out, stderr=err,
-                                         stdin=subprocess.DEVNULL, cwd=self.workdir, env=env)
+                                         stdin=subprocess.DEVNULL, cwd=self.workdir, env=env,
+                                         preexec_fn=self.preexec_fn)
         finally:
             out.close()
             err.close()

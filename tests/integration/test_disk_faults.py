@@ -40,7 +40,7 @@ import time
 import pytest
 import requests
 
-from conftest import (START_TIMEOUT_S, Server, run_bin, unique, wait_for)
+from conftest import Server, run_bin, unique, wait_for
 
 TMPFS_MB = 40
 ONLY = os.environ.get("SECRETSD_DISK_FAULT")
@@ -75,32 +75,6 @@ def unmount(mnt) -> None:
                 return
             time.sleep(0.1)
     raise AssertionError(f"could not unmount {mnt}")
-
-
-def start(s, preexec_fn=None) -> None:
-    """Server.start() with an optional preexec_fn (the Server class has none)."""
-    if preexec_fn is None:
-        s.start()
-        return
-    mark = s.stderr_size()
-    out, err = open(s.stdout_path, "ab"), open(s.stderr_path, "ab")
-    try:
-        s.proc = subprocess.Popen(s.argv(), stdout=out, stderr=err, stdin=subprocess.DEVNULL,
-                                  cwd=s.workdir, preexec_fn=preexec_fn)
-    finally:
-        out.close()
-        err.close()
-    s.session = requests.Session()
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while True:
-        assert s.proc.poll() is None, f"exited {s.proc.returncode}: {s.stderr_since(mark)}"
-        try:
-            if requests.get(s.url + "/health", timeout=1).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        assert time.monotonic() < deadline, f"not ready: {s.stderr_since(mark)}"
-        time.sleep(0.05)
 
 
 def chain_verifies(s, tmp_path) -> int:
@@ -181,7 +155,7 @@ def exercise(s, tmp_path, *, fill, give_back, value_size, mode) -> None:
     all_readable(s, acked, f"[{mode}] after space returned")
     chain_verifies(s, tmp_path)
     assert s.stop() == 0
-    start(s)
+    s.start()
     all_readable(s, acked, f"[{mode}] after a restart")
     chain_verifies(s, tmp_path)
 
@@ -252,11 +226,13 @@ def test_file_size_limit_answers_503_instead_of_killing_the_server_and_recovers_
         def preexec():
             resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
 
-        start(s, preexec)
+        s.preexec_fn = preexec
+        s.start()
 
         def give_back():
             resource.prlimit(s.proc.pid, resource.RLIMIT_FSIZE,
                              (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+            s.preexec_fn = None  # the restart after it runs without the limit
 
         exercise(s, tmp_path, fill=lambda: None, give_back=give_back, value_size=500 * 1024,
                  mode="rlimit")
