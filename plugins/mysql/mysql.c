@@ -51,7 +51,6 @@
 #define MY_NAME "mysql"
 #define MY_USER_MAX 32 /* MySQL 5.7+; MariaDB allows 80 */
 #define MY_PASSWORD_LEN 32
-#define MY_POOL_MAX 64
 #define MY_POLL_STEP_MS 100
 #define MY_IO_TIMEOUT_S 600 /* library-level read/write timeout; the deadline is tighter */
 
@@ -83,12 +82,7 @@ struct my_state {
 	char prefix[17];
 	int max_open;
 	int64_t connect_timeout_ms;
-
-	pthread_mutex_t mu; /* guards idle, nidle, open */
-	pthread_cond_t cv;
-	MYSQL *idle[MY_POOL_MAX];
-	int nidle;
-	int open;
+	struct sdk_pool pool; /* of MYSQL */
 };
 
 struct my_op {
@@ -245,8 +239,8 @@ my_parse_plugin(const struct sd_kv *plugin, struct my_state *s, char *err, size_
 		goto out;
 	}
 	if (sdk_kv_get_int(plugin, "max_open_connections", 4, &max) != 0 || max < 1 ||
-	    max > MY_POOL_MAX) {
-		sdk_err(err, cap, "max_open_connections must be 1..%d", MY_POOL_MAX);
+	    max > SDK_POOL_MAX) {
+		sdk_err(err, cap, "max_open_connections must be 1..%d", SDK_POOL_MAX);
 		goto out;
 	}
 	if (sdk_kv_get_duration(plugin, "connect_timeout", 5, &ct) != 0 || ct < 1 || ct > 600) {
@@ -528,52 +522,36 @@ fail:
 }
 
 static int
+my_connect_cb(void *arg, void **conn)
+{
+	struct my_op *op = arg;
+	int rc = my_connect(op);
+
+	*conn = op->conn;
+	return rc;
+}
+
+static int
 my_acquire(struct my_op *op)
 {
-	struct my_state *s = op->s;
-	struct timespec ts;
-	int64_t until;
+	void *c;
+	int rc = sdk_pool_acquire(&op->s->pool, op->s->host, op->call, "mysql", my_connect_cb, op, &c,
+				  &op->reused);
 
-	pthread_mutex_lock(&s->mu);
-	for (;;) {
-		if (s->nidle > 0) {
-			op->conn = s->idle[--s->nidle];
-			op->reused = 1;
-			op->broken = 0;
-			pthread_mutex_unlock(&s->mu);
-			return SD_POK;
-		}
-		if (s->open < s->max_open) {
-			int rc;
-			s->open++;
-			pthread_mutex_unlock(&s->mu);
-			rc = my_connect(op);
-			if (rc != SD_POK) {
-				pthread_mutex_lock(&s->mu);
-				s->open--;
-				pthread_cond_signal(&s->cv);
-				pthread_mutex_unlock(&s->mu);
-			}
-			return rc;
-		}
-		if (s->host->cancelled(op->call)) {
-			pthread_mutex_unlock(&s->mu);
-			sdk_err(op->call->err, op->call->err_cap,
-				"mysql: no free connection before the deadline (max_open_connections=%d)",
-				s->max_open);
-			return SD_PTIMEOUT;
-		}
-		until = s->host->now_us() + MY_POLL_STEP_MS * 1000;
-		ts.tv_sec = (time_t)(until / 1000000);
-		ts.tv_nsec = (long)(until % 1000000) * 1000;
-		pthread_cond_timedwait(&s->cv, &s->mu, &ts);
-	}
+	op->conn = c;
+	op->broken = 0;
+	return rc;
+}
+
+static void
+my_close(void *conn)
+{
+	mysql_close(conn);
 }
 
 static void
 my_release(struct my_op *op)
 {
-	struct my_state *s = op->s;
 	MYSQL *m = op->conn;
 
 	if (m == NULL)
@@ -583,13 +561,7 @@ my_release(struct my_op *op)
 		mysql_close(m);
 		m = NULL;
 	}
-	pthread_mutex_lock(&s->mu);
-	if (m != NULL)
-		s->idle[s->nidle++] = m;
-	else
-		s->open--;
-	pthread_cond_signal(&s->cv);
-	pthread_mutex_unlock(&s->mu);
+	sdk_pool_release(&op->s->pool, m);
 }
 
 /* --- running SQL ----------------------------------------------------------------------------- */
@@ -854,8 +826,7 @@ my_init(const struct sd_host *host, const struct sd_kv *settings, void **state, 
 		return SD_PINTERNAL;
 	}
 	s->host = host;
-	pthread_mutex_init(&s->mu, NULL);
-	pthread_cond_init(&s->cv, NULL);
+	sdk_pool_init(&s->pool, s->max_open);
 	*state = s;
 	return SD_POK;
 }
@@ -867,10 +838,7 @@ my_fini(void *state)
 
 	if (s == NULL)
 		return;
-	while (s->nidle > 0)
-		mysql_close(s->idle[--s->nidle]);
-	pthread_cond_destroy(&s->cv);
-	pthread_mutex_destroy(&s->mu);
+	sdk_pool_destroy(&s->pool, my_close);
 	sdk_url_free(&s->url);
 	free(s->socket);
 	free(s->tls_ca);

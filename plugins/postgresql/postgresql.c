@@ -37,17 +37,15 @@
 #include <errno.h>
 #include <libpq-fe.h>
 #include <poll.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#define PG_POLL_STEP_MS 100 /* how often a wait checks the deadline */
 #define PG_NAME "postgresql"
 #define PG_USER_MAX 63     /* NAMEDATALEN - 1 */
 #define PG_PASSWORD_LEN 32
-#define PG_POOL_MAX 64
-#define PG_POLL_STEP_MS 100
 
 /* Catalog changes of the plugin's transactions serialise on this advisory
  * lock (transaction scoped: held until COMMIT or ROLLBACK): concurrent
@@ -82,14 +80,8 @@ struct pg_state {
 	const char *url;     /* the host's string, valid until fini */
 	char *root_password; /* from the URL, only to redact messages; wiped */
 	char prefix[17];
-	int max_open;
 	int64_t connect_timeout_ms;
-
-	pthread_mutex_t mu; /* guards idle, nidle, open */
-	pthread_cond_t cv;  /* a connection was released */
-	PGconn *idle[PG_POOL_MAX];
-	int nidle;
-	int open; /* connections in use + idle */
+	struct sdk_pool pool; /* of PGconn */
 };
 
 /* One call's session: a pooled connection and what to redact. */
@@ -218,8 +210,8 @@ pg_check_plugin(const struct sd_kv *plugin, char **pw, char *err, size_t cap)
 			explicit_bzero(o->val, strlen(o->val));
 	PQconninfoFree(opts);
 	if (sdk_kv_get_int(plugin, "max_open_connections", 4, &max) != 0 || max < 1 ||
-	    max > PG_POOL_MAX) {
-		sdk_err(err, cap, "max_open_connections must be 1..%d", PG_POOL_MAX);
+	    max > SDK_POOL_MAX) {
+		sdk_err(err, cap, "max_open_connections must be 1..%d", SDK_POOL_MAX);
 		return SD_PINVAL;
 	}
 	if (prefix != NULL && pg_check_prefix(prefix, err, cap) != SD_POK)
@@ -404,49 +396,34 @@ pg_connect(struct pg_op *op)
 	return SD_POK;
 }
 
+static int
+pg_connect_cb(void *arg, void **conn)
+{
+	struct pg_op *op = arg;
+	int rc = pg_connect(op);
+
+	*conn = op->conn;
+	return rc;
+}
+
 /* Take an idle connection or open one, waiting for a free slot until the
  * deadline. */
 static int
 pg_acquire(struct pg_op *op)
 {
-	struct pg_state *s = op->s;
-	struct timespec ts;
-	int64_t until;
+	void *c;
+	int rc = sdk_pool_acquire(&op->s->pool, op->s->host, op->call, "postgresql", pg_connect_cb, op,
+				  &c, &op->reused);
 
-	pthread_mutex_lock(&s->mu);
-	for (;;) {
-		if (s->nidle > 0) {
-			op->conn = s->idle[--s->nidle];
-			op->reused = 1;
-			op->broken = 0;
-			pthread_mutex_unlock(&s->mu);
-			return SD_POK;
-		}
-		if (s->open < s->max_open) {
-			int rc;
-			s->open++;
-			pthread_mutex_unlock(&s->mu);
-			rc = pg_connect(op);
-			if (rc != SD_POK) {
-				pthread_mutex_lock(&s->mu);
-				s->open--;
-				pthread_cond_signal(&s->cv);
-				pthread_mutex_unlock(&s->mu);
-			}
-			return rc;
-		}
-		if (s->host->cancelled(op->call)) {
-			pthread_mutex_unlock(&s->mu);
-			sdk_err(op->call->err, op->call->err_cap,
-				"postgresql: no free connection before the deadline (max_open_connections=%d)",
-				s->max_open);
-			return SD_PTIMEOUT;
-		}
-		until = s->host->now_us() + PG_POLL_STEP_MS * 1000;
-		ts.tv_sec = (time_t)(until / 1000000);
-		ts.tv_nsec = (long)(until % 1000000) * 1000;
-		pthread_cond_timedwait(&s->cv, &s->mu, &ts);
-	}
+	op->conn = c;
+	op->broken = 0;
+	return rc;
+}
+
+static void
+pg_close(void *conn)
+{
+	PQfinish(conn);
 }
 
 /* Give the connection back: to the idle list when it is healthy and idle,
@@ -454,7 +431,6 @@ pg_acquire(struct pg_op *op)
 static void
 pg_release(struct pg_op *op)
 {
-	struct pg_state *s = op->s;
 	PGconn *c = op->conn;
 
 	if (c == NULL)
@@ -464,13 +440,7 @@ pg_release(struct pg_op *op)
 		PQfinish(c);
 		c = NULL;
 	}
-	pthread_mutex_lock(&s->mu);
-	if (c != NULL)
-		s->idle[s->nidle++] = c;
-	else
-		s->open--;
-	pthread_cond_signal(&s->cv);
-	pthread_mutex_unlock(&s->mu);
+	sdk_pool_release(&op->s->pool, c);
 }
 
 /* --- running SQL ------------------------------------------------------------------------ */
@@ -950,11 +920,9 @@ pg_init(const struct sd_host *host, const struct sd_kv *settings, void **state, 
 	snprintf(s->prefix, sizeof(s->prefix), "%s", prefix != NULL ? prefix : "sd");
 	s->host = host;
 	s->url = sdk_kv_get(settings, "connection_url");
-	s->max_open = (int)max;
+	sdk_pool_init(&s->pool, (int)max);
 	sdk_kv_get_duration(settings, "connect_timeout", 5, &max);
 	s->connect_timeout_ms = max * 1000;
-	pthread_mutex_init(&s->mu, NULL);
-	pthread_cond_init(&s->cv, NULL);
 	*state = s;
 	return SD_POK;
 }
@@ -966,10 +934,7 @@ pg_fini(void *state)
 
 	if (s == NULL)
 		return;
-	while (s->nidle > 0)
-		PQfinish(s->idle[--s->nidle]);
-	pthread_cond_destroy(&s->cv);
-	pthread_mutex_destroy(&s->mu);
+	sdk_pool_destroy(&s->pool, pg_close);
 	sdk_str_free(s->root_password);
 	free(s);
 }

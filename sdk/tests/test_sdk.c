@@ -520,6 +520,73 @@ test_deadline(void **st)
 	assert_non_null(strstr(err, "cancelled"));
 }
 
+/* --- connection pool --------------------------------------------------------- */
+
+static int pool_opened, pool_closed, pool_connect_rc;
+
+static int
+pool_connect(void *arg, void **conn)
+{
+	(void)arg;
+	if (pool_connect_rc != SD_POK)
+		return pool_connect_rc;
+	*conn = malloc(1);
+	pool_opened++;
+	return SD_POK;
+}
+
+static void
+pool_close(void *conn)
+{
+	free(conn);
+	pool_closed++;
+}
+
+static void
+test_pool_reuses_opens_up_to_max_and_times_out_when_full(void **st)
+{
+	struct sd_host h = {.abi_major = 1, .struct_size = sizeof(h), .now_us = fake_now_us,
+			    .cancelled = fake_cancelled, .deadline_us = fake_deadline_us};
+	char err[128] = "";
+	struct sd_call call = {.struct_size = sizeof(call), .err = err, .err_cap = sizeof(err)};
+	struct sdk_pool p;
+	void *a, *b, *c;
+	int reused = -1;
+
+	(void)st;
+	fake_now = 1000000;
+	fake_deadline = fake_now + 1000000;
+	pool_opened = pool_closed = 0;
+	pool_connect_rc = SD_POK;
+	sdk_pool_init(&p, 2);
+	assert_int_equal(sdk_pool_acquire(&p, &h, &call, "db", pool_connect, NULL, &a, &reused), SD_POK);
+	assert_int_equal(reused, 0);
+	assert_int_equal(sdk_pool_acquire(&p, &h, &call, "db", pool_connect, NULL, &b, &reused), SD_POK);
+	assert_int_equal(pool_opened, 2);
+	/* both in use, the call's time is up: no third connection */
+	fake_deadline = fake_now - 1;
+	assert_int_equal(sdk_pool_acquire(&p, &h, &call, "db", pool_connect, NULL, &c, &reused),
+			 SD_PTIMEOUT);
+	assert_null(c);
+	assert_non_null(strstr(err, "db: no free connection"));
+	/* a released connection is reused, a closed one frees its slot */
+	sdk_pool_release(&p, a);
+	assert_int_equal(sdk_pool_acquire(&p, &h, &call, "db", pool_connect, NULL, &c, &reused), SD_POK);
+	assert_ptr_equal(c, a);
+	assert_int_equal(reused, 1);
+	pool_close(b);
+	sdk_pool_release(&p, NULL);
+	pool_connect_rc = SD_PDOWN; /* a failed connect gives its slot back too */
+	assert_int_equal(sdk_pool_acquire(&p, &h, &call, "db", pool_connect, NULL, &b, &reused), SD_PDOWN);
+	assert_null(b);
+	pool_connect_rc = SD_POK;
+	assert_int_equal(sdk_pool_acquire(&p, &h, &call, "db", pool_connect, NULL, &b, &reused), SD_POK);
+	sdk_pool_release(&p, b);
+	sdk_pool_release(&p, c);
+	sdk_pool_destroy(&p, pool_close);
+	assert_int_equal(pool_closed, pool_opened);
+}
+
 int
 main(void)
 {
@@ -530,6 +597,7 @@ main(void)
 		cmocka_unit_test(test_username),         cmocka_unit_test(test_kv),
 		cmocka_unit_test(test_time),             cmocka_unit_test(test_err_redact),
 		cmocka_unit_test(test_url),              cmocka_unit_test(test_deadline),
+		cmocka_unit_test(test_pool_reuses_opens_up_to_max_and_times_out_when_full),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,6 +16,7 @@
 #ifndef SECRETSD_SDK_H
 #define SECRETSD_SDK_H
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -215,6 +216,43 @@ SDK_API void sdk_url_free(struct sdk_url *u);
  * error), 0 at the end, -1 on a malformed pair. */
 SDK_API int sdk_query_next(const char *query, size_t *pos, char *key, size_t key_cap, char *value,
 			   size_t value_cap);
+
+/* --- connection pools ----------------------------------------------------------------- */
+
+/* A bounded pool of connections to a backend (any type: void *), shared by
+ * the calls running on the host's worker threads. At most max_open are open
+ * at once, in use or idle; a call that finds none free waits for one to be
+ * released until its deadline. Initialise with sdk_pool_init; the struct
+ * holds its own locks. */
+#define SDK_POOL_MAX 64
+struct sdk_pool {
+	pthread_mutex_t mu; /* guards idle, nidle, open */
+	pthread_cond_t cv;  /* a connection was released */
+	void *idle[SDK_POOL_MAX];
+	int nidle;
+	int open;           /* in use + idle */
+	int max_open;       /* 1..SDK_POOL_MAX */
+};
+
+/* Opens one connection into *conn; returns SD_POK or an SD_P* code (with a
+ * reason in call->err). */
+typedef int (*sdk_pool_connect_fn)(void *arg, void **conn);
+
+SDK_API void sdk_pool_init(struct sdk_pool *p, int max_open);
+/* Close every idle connection with close_fn and destroy the locks (no
+ * connection may be in use). */
+SDK_API void sdk_pool_destroy(struct sdk_pool *p, void (*close_fn)(void *conn));
+/* An idle connection (*reused = 1), else a new one from connect(arg, conn)
+ * (*reused = 0) while fewer than max_open are open, else wait (polling
+ * host->cancelled) for one to be released: SD_PTIMEOUT with "<what>: no
+ * free connection before the deadline" when the call is cancelled first.
+ * On failure *conn is NULL. */
+SDK_API int sdk_pool_acquire(struct sdk_pool *p, const struct sd_host *host, struct sd_call *call,
+			     const char *what, sdk_pool_connect_fn connect, void *arg, void **conn,
+			     int *reused);
+/* Give back a connection from sdk_pool_acquire: conn goes to the idle list;
+ * NULL when the caller closed it (broken), which frees its slot. */
+SDK_API void sdk_pool_release(struct sdk_pool *p, void *conn);
 
 #ifdef __cplusplus
 }
