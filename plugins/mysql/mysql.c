@@ -159,37 +159,6 @@ check_esc(void *arg, const char *key, const char *value, char quote)
 	return sdk_strdup(value);
 }
 
-static int
-my_check_statements(const char *setting, const char *stmts, const struct sd_kv *vars,
-		    int required, char *err, size_t cap)
-{
-	char **list = NULL, *out = NULL, e[160];
-	size_t n = 0, i;
-	int rc = SD_POK;
-
-	if (stmts == NULL)
-		return SD_POK;
-	if (sdk_split_statements_ex(stmts, SDK_SQL_MYSQL, &list, &n) != 0) {
-		sdk_err(err, cap, "%s: unterminated quote or comment, or too many statements", setting);
-		return SD_PINVAL;
-	}
-	if (n == 0 && required) {
-		sdk_err(err, cap, "%s: no statement", setting);
-		rc = SD_PINVAL;
-	}
-	for (i = 0; i < n && rc == SD_POK; i++) {
-		if (sdk_template_ex(list[i], SDK_SQL_MYSQL, vars, check_esc, NULL, &out, e,
-				    sizeof(e)) != 0) {
-			sdk_err(err, cap, "%s, statement %zu: %s", setting, i + 1, e);
-			rc = SD_PINVAL;
-		}
-		sdk_str_free(out);
-		out = NULL;
-	}
-	sdk_statements_free(list, n);
-	return rc;
-}
-
 /* Parse and validate the plugin settings into s (when s != NULL). */
 static int
 my_parse_plugin(const struct sd_kv *plugin, struct my_state *s, char *err, size_t cap)
@@ -280,28 +249,9 @@ out:
 static int
 my_check(const struct sd_kv *plugin, const struct sd_kv *role, char *err, size_t err_cap)
 {
-	static const struct sd_kv all[] = {
-		{"name", "n"}, {"password", "p"}, {"expiration", "e"}, {NULL, NULL}};
-	static const struct sd_kv renew[] = {{"name", "n"}, {"expiration", "e"}, {NULL, NULL}};
-	static const struct sd_kv revoke[] = {{"name", "n"}, {NULL, NULL}};
-	static const struct sd_kv rotate[] = {{"name", "n"}, {"password", "p"}, {NULL, NULL}};
-
 	if (role == NULL)
 		return my_parse_plugin(plugin, NULL, err, err_cap);
-	if (sdk_kv_get(role, "creation_statements") == NULL) {
-		sdk_err(err, err_cap, "creation_statements is required");
-		return SD_PINVAL;
-	}
-	if (my_check_statements("creation_statements", sdk_kv_get(role, "creation_statements"), all, 1,
-				err, err_cap) != SD_POK ||
-	    my_check_statements("renew_statements", sdk_kv_get(role, "renew_statements"), renew, 0,
-				err, err_cap) != SD_POK ||
-	    my_check_statements("revocation_statements", sdk_kv_get(role, "revocation_statements"),
-				revoke, 1, err, err_cap) != SD_POK ||
-	    my_check_statements("rotation_statements", sdk_kv_get(role, "rotation_statements"),
-				rotate, 1, err, err_cap) != SD_POK)
-		return SD_PINVAL;
-	return SD_POK;
+	return sdk_check_sql_role(role, SDK_SQL_MYSQL, check_esc, err, err_cap);
 }
 
 /* --- errors -------------------------------------------------------------------------- */

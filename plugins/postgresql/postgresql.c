@@ -127,37 +127,6 @@ check_esc(void *arg, const char *key, const char *value, char quote)
 	return quote == '`' ? NULL : sdk_strdup(value);
 }
 
-/* Check that stmts splits and renders with exactly the placeholders in vars. */
-static int
-pg_check_statements(const char *setting, const char *stmts, const struct sd_kv *vars, int required,
-		    char *err, size_t cap)
-{
-	char **list = NULL, *out = NULL, e[160];
-	size_t n = 0, i;
-	int rc = SD_POK;
-
-	if (stmts == NULL)
-		return SD_POK;
-	if (sdk_split_statements(stmts, &list, &n) != 0) {
-		sdk_err(err, cap, "%s: unterminated quote or comment, or too many statements", setting);
-		return SD_PINVAL;
-	}
-	if (n == 0 && required) {
-		sdk_err(err, cap, "%s: no statement", setting);
-		rc = SD_PINVAL;
-	}
-	for (i = 0; i < n && rc == SD_POK; i++) {
-		if (sdk_template(list[i], vars, check_esc, NULL, &out, e, sizeof(e)) != 0) {
-			sdk_err(err, cap, "%s, statement %zu: %s", setting, i + 1, e);
-			rc = SD_PINVAL;
-		}
-		sdk_str_free(out);
-		out = NULL;
-	}
-	sdk_statements_free(list, n);
-	return rc;
-}
-
 static int
 pg_check_prefix(const char *p, char *err, size_t cap)
 {
@@ -226,28 +195,9 @@ pg_check_plugin(const struct sd_kv *plugin, char **pw, char *err, size_t cap)
 static int
 pg_check(const struct sd_kv *plugin, const struct sd_kv *role, char *err, size_t err_cap)
 {
-	static const struct sd_kv all[] = {
-		{"name", "n"}, {"password", "p"}, {"expiration", "e"}, {NULL, NULL}};
-	static const struct sd_kv renew[] = {{"name", "n"}, {"expiration", "e"}, {NULL, NULL}};
-	static const struct sd_kv revoke[] = {{"name", "n"}, {NULL, NULL}};
-	static const struct sd_kv rotate[] = {{"name", "n"}, {"password", "p"}, {NULL, NULL}};
-
 	if (role == NULL)
 		return pg_check_plugin(plugin, NULL, err, err_cap);
-	if (sdk_kv_get(role, "creation_statements") == NULL) {
-		sdk_err(err, err_cap, "creation_statements is required");
-		return SD_PINVAL;
-	}
-	if (pg_check_statements("creation_statements", sdk_kv_get(role, "creation_statements"), all, 1,
-				err, err_cap) != SD_POK ||
-	    pg_check_statements("renew_statements", sdk_kv_get(role, "renew_statements"), renew, 0,
-				err, err_cap) != SD_POK ||
-	    pg_check_statements("revocation_statements", sdk_kv_get(role, "revocation_statements"),
-				revoke, 1, err, err_cap) != SD_POK ||
-	    pg_check_statements("rotation_statements", sdk_kv_get(role, "rotation_statements"),
-				rotate, 1, err, err_cap) != SD_POK)
-		return SD_PINVAL;
-	return SD_POK;
+	return sdk_check_sql_role(role, SDK_SQL_POSTGRES, check_esc, err, err_cap);
 }
 
 /* --- errors ------------------------------------------------------------------------ */

@@ -421,3 +421,61 @@ sdk_quote_double(const char *value, char quote)
 {
 	return escape_double(value, quote, 1);
 }
+
+/* --- checking a role's statement lists ---------------------------------------------- */
+
+/* stmts (may be NULL: nothing to check) splits and renders with exactly the
+ * placeholders in vars. */
+static int check_statements(const char *setting, const char *stmts, int dialect,
+			    const struct sd_kv *vars, int required, sdk_escape_fn esc, char *err,
+			    size_t cap)
+{
+	char **list = NULL, *out = NULL, e[160];
+	size_t n = 0, i;
+	int rc = SD_POK;
+
+	if (stmts == NULL)
+		return SD_POK;
+	if (sdk_split_statements_ex(stmts, dialect, &list, &n) != 0) {
+		sdk_err(err, cap, "%s: unterminated quote or comment, or too many statements", setting);
+		return SD_PINVAL;
+	}
+	if (n == 0 && required) {
+		sdk_err(err, cap, "%s: no statement", setting);
+		rc = SD_PINVAL;
+	}
+	for (i = 0; i < n && rc == SD_POK; i++) {
+		if (sdk_template_ex(list[i], dialect, vars, esc, NULL, &out, e, sizeof(e)) != 0) {
+			sdk_err(err, cap, "%s, statement %zu: %s", setting, i + 1, e);
+			rc = SD_PINVAL;
+		}
+		sdk_str_free(out);
+		out = NULL;
+	}
+	sdk_statements_free(list, n);
+	return rc;
+}
+
+int sdk_check_sql_role(const struct sd_kv *role, int dialect, sdk_escape_fn esc, char *err, size_t cap)
+{
+	static const struct sd_kv all[] = {
+		{"name", "n"}, {"password", "p"}, {"expiration", "e"}, {NULL, NULL}};
+	static const struct sd_kv renew[] = {{"name", "n"}, {"expiration", "e"}, {NULL, NULL}};
+	static const struct sd_kv revoke[] = {{"name", "n"}, {NULL, NULL}};
+	static const struct sd_kv rotate[] = {{"name", "n"}, {"password", "p"}, {NULL, NULL}};
+	const char *creation = sdk_kv_get(role, "creation_statements");
+
+	if (creation == NULL) {
+		sdk_err(err, cap, "creation_statements is required");
+		return SD_PINVAL;
+	}
+	if (check_statements("creation_statements", creation, dialect, all, 1, esc, err, cap) != SD_POK ||
+	    check_statements("renew_statements", sdk_kv_get(role, "renew_statements"), dialect, renew, 0,
+			     esc, err, cap) != SD_POK ||
+	    check_statements("revocation_statements", sdk_kv_get(role, "revocation_statements"),
+			     dialect, revoke, 1, esc, err, cap) != SD_POK ||
+	    check_statements("rotation_statements", sdk_kv_get(role, "rotation_statements"), dialect,
+			     rotate, 1, esc, err, cap) != SD_POK)
+		return SD_PINVAL;
+	return SD_POK;
+}

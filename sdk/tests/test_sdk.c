@@ -587,6 +587,36 @@ test_pool_reuses_opens_up_to_max_and_times_out_when_full(void **st)
 	assert_int_equal(pool_closed, pool_opened);
 }
 
+static char *
+plain_esc(void *arg, const char *key, const char *value, char quote)
+{
+	(void)arg;
+	(void)key;
+	(void)quote;
+	return sdk_strdup(value);
+}
+
+static void
+test_check_sql_role_names_the_setting_and_statement(void **st)
+{
+	const struct sd_kv ok[] = {{"creation_statements", "CREATE ROLE {{name}} PASSWORD '{{password}}' "
+							   "VALID UNTIL '{{expiration}}'; GRANT x TO {{name}}"},
+				   {"revocation_statements", "DROP ROLE {{name}}"}, {NULL, NULL}};
+	const struct sd_kv missing[] = {{"renew_statements", "SELECT 1"}, {NULL, NULL}};
+	const struct sd_kv bad[] = {{"creation_statements", "CREATE ROLE {{name}}"},
+				    {"rotation_statements", "ALTER ROLE {{name}}; SELECT {{expiration}}"},
+				    {NULL, NULL}};
+	char err[200];
+
+	(void)st;
+	assert_int_equal(sdk_check_sql_role(ok, SDK_SQL_POSTGRES, plain_esc, err, sizeof(err)), SD_POK);
+	assert_int_equal(sdk_check_sql_role(missing, SDK_SQL_MYSQL, plain_esc, err, sizeof(err)), SD_PINVAL);
+	assert_string_equal(err, "creation_statements is required");
+	assert_int_equal(sdk_check_sql_role(bad, SDK_SQL_POSTGRES, plain_esc, err, sizeof(err)), SD_PINVAL);
+	assert_non_null(strstr(err, "rotation_statements, statement 2: "));
+	assert_non_null(strstr(err, "expiration"));
+}
+
 int
 main(void)
 {
@@ -598,6 +628,7 @@ main(void)
 		cmocka_unit_test(test_time),             cmocka_unit_test(test_err_redact),
 		cmocka_unit_test(test_url),              cmocka_unit_test(test_deadline),
 		cmocka_unit_test(test_pool_reuses_opens_up_to_max_and_times_out_when_full),
+		cmocka_unit_test(test_check_sql_role_names_the_setting_and_statement),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

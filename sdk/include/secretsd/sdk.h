@@ -184,6 +184,18 @@ SDK_API int sdk_template(const char *tmpl, const struct sd_kv *vars, sdk_escape_
 SDK_API int sdk_template_ex(const char *tmpl, int dialect, const struct sd_kv *vars,
 			    sdk_escape_fn esc, void *arg, char **out, char *err, size_t cap);
 
+/* Check, when a role is configured, that every statement list of a SQL
+ * database role splits and renders with exactly its placeholders:
+ *   creation_statements (required)   name, password, expiration
+ *   renew_statements                 name, expiration (may be empty)
+ *   revocation_statements            name
+ *   rotation_statements              name, password
+ * esc sees dummy values (refuse a quote context with NULL). Errors name the
+ * setting and the statement: "creation_statements, statement 2: ...".
+ * Returns SD_POK or SD_PINVAL (reason in err). */
+SDK_API int sdk_check_sql_role(const struct sd_kv *role, int dialect, sdk_escape_fn esc, char *err,
+			       size_t cap);
+
 /* Helpers for escape functions. Both return malloc'd strings or NULL.
  *   sdk_escape_double: value with every quote char doubled (no surrounding
  *                      quotes): O'Brien -> O''Brien.
