@@ -59,10 +59,16 @@ struct store {
 	atomic_ullong write_failures;
 	atomic_ullong space_refusals;
 	atomic_int space_low;           /* last space check failed (logged once per episode) */
-	unsigned long long min_free;    /* bytes; writes are refused below it */
+	unsigned long long min_free;    /* bytes; writes are refused below it (store_set_min_free) */
 	key_t shm_key;
 	char home[PATH_MAX];
 };
+
+/* Every database handle of s, secondaries before their primaries: the
+ * order they close in. */
+#define ALL_DBS(s)                                                                                 \
+	{ &(s)->by_owner, &(s)->by_rotation, &(s)->lease_due, &(s)->idem_by_time, &(s)->heads,       \
+	  &(s)->versions, &(s)->meta, &(s)->evidence, &(s)->idem, &(s)->leases }
 
 struct store_txn {
 	struct store *s;
@@ -479,7 +485,6 @@ static int open_env(const char *data_dir, int fatal_recovery, struct store **out
 	s->env->set_errcall(s->env, on_error);
 	s->env->set_msgcall(s->env, on_message);
 	snprintf(s->home, sizeof(s->home), "%s", home);
-	s->min_free = 32ull << 20;
 	/* The shared regions (cache, locks, log buffer) live in System V
 	 * shared memory, not in files of the data volume: pages of a mapped
 	 * file are allocated when first touched, so on a full volume the
@@ -580,6 +585,9 @@ void store_close(struct store *s)
 {
 	if (s == NULL)
 		return;
+	DB **all[] = ALL_DBS(s);
+	int opened = s->heads != NULL; /* the databases were opened: checkpoint them at close */
+
 	if (s->ckpt_running) {
 		pthread_mutex_lock(&s->mu);
 		s->stopping = 1;
@@ -587,29 +595,11 @@ void store_close(struct store *s)
 		pthread_mutex_unlock(&s->mu);
 		pthread_join(s->ckpt, NULL);
 	}
-	/* Secondaries close before their primary. */
-	if (s->by_owner)
-		s->by_owner->close(s->by_owner, 0);
-	if (s->by_rotation)
-		s->by_rotation->close(s->by_rotation, 0);
-	if (s->heads)
-		s->heads->close(s->heads, 0);
-	if (s->versions)
-		s->versions->close(s->versions, 0);
-	if (s->meta)
-		s->meta->close(s->meta, 0);
-	if (s->lease_due)
-		s->lease_due->close(s->lease_due, 0);
-	if (s->idem_by_time)
-		s->idem_by_time->close(s->idem_by_time, 0);
-	if (s->evidence)
-		s->evidence->close(s->evidence, 0);
-	if (s->idem)
-		s->idem->close(s->idem, 0);
-	if (s->leases)
-		s->leases->close(s->leases, 0);
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+		if (*all[i] != NULL)
+			(*all[i])->close(*all[i], 0);
 	if (s->env) {
-		if (s->heads)
+		if (opened)
 			s->env->txn_checkpoint(s->env, 0, 0, 0);
 		s->env->close(s->env, 0);
 		if (s->shm_key != 0)
@@ -732,8 +722,7 @@ int store_run(struct store *s, store_fn fn, void *arg, struct sd_err *err)
  * not come here and keep working. */
 static int space_check(struct store *s, struct sd_err *err)
 {
-	DB *dbs[] = { s->heads, s->versions, s->by_owner, s->by_rotation, s->meta, s->leases,
-		      s->lease_due, s->idem, s->idem_by_time, s->evidence };
+	DB **all[] = ALL_DBS(s);
 	struct statvfs vfs;
 	struct rlimit rl;
 	unsigned long long avail;
@@ -754,13 +743,13 @@ static int space_check(struct store *s, struct sd_err *err)
 				  "the file size limit (RLIMIT_FSIZE %llu bytes) is below the log file size: "
 				  "writes are refused until it is raised",
 				  (unsigned long long)rl.rlim_cur);
-	for (size_t i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++) {
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+		DB *db = *all[i];
 		db_pgno_t last = 0;
 		u_int32_t psize = 0;
-		DB_MPOOLFILE *mpf = dbs[i] ? dbs[i]->get_mpf(dbs[i]) : NULL;
+		DB_MPOOLFILE *mpf = db ? db->get_mpf(db) : NULL;
 
-		if (mpf == NULL || mpf->get_last_pgno(mpf, &last) != 0 ||
-		    dbs[i]->get_pagesize(dbs[i], &psize) != 0)
+		if (mpf == NULL || mpf->get_last_pgno(mpf, &last) != 0 || db->get_pagesize(db, &psize) != 0)
 			continue;
 		/* the file as the cache knows it: pages not yet written included */
 		if ((unsigned long long)(last + 1) * psize + FILE_HEADROOM > (unsigned long long)rl.rlim_cur)
