@@ -64,7 +64,9 @@ def test_reaper_revokes_an_expired_lease_within_seconds_at_the_provider(reaper_s
     # not before its time (the API prints whole seconds)
     assert parse_time(got["revoked_at"]) >= exp - 1, got
     assert events_for(s, doc["lease_id"]) == ["issue", "revoke"]
-    assert s.metric("secretsd_leases_expired_total") >= expired0 + 1
+    # the counter moves just after the state is committed: wait for it
+    wait_for(lambda: s.metric("secretsd_leases_expired_total") >= expired0 + 1, 5,
+             "secretsd_leases_expired_total to count the expiry")
 
 
 def test_reaper_takes_expired_leases_only_and_a_renewed_one_after_its_new_expiry(reaper_server):
@@ -100,7 +102,9 @@ def test_failing_revocation_is_retried_with_backoff_then_marked_revoke_failed(re
     seen = s.wait_lease_state(lid, {"revoke_failed"}, timeout=40)
     assert seen["revoke_attempts"] >= 3, seen
     assert "fail_revoke" in seen.get("last_error", ""), seen
-    assert s.metric("secretsd_leases_revoke_failed_total") >= failed0 + 1
+    # the counter moves just after the state is committed: wait for it
+    wait_for(lambda: s.metric("secretsd_leases_revoke_failed_total") >= failed0 + 1, 5,
+             "secretsd_leases_revoke_failed_total to count the failed lease")
     # the API lists it for operators
     listed = {l["lease_id"]: l for l in s.leases(role="broken").json()["leases"]}
     assert listed[lid]["state"] == "revoke_failed"

@@ -358,7 +358,8 @@ def test_scheduled_rotation_runs_once_per_due_time_over_a_window(server_factory)
     times = [parse_time(e["time"]) for e in recs]
     gaps = [b - a for a, b in zip(times, times[1:])]
     assert all(g >= period - 1 for g in gaps), f"rotations closer than the period: {gaps}"
-    assert s.metric("secretsd_rotations_scheduled_total") >= n
+    wait_for(lambda: (s.metric("secretsd_rotations_scheduled_total") or 0) >= n, 5,
+             "secretsd_rotations_scheduled_total to count every rotation")
     assert version_count(s, cancelled) == 2, "a removed schedule still rotated the secret"
 
 
