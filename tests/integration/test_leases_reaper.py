@@ -109,8 +109,13 @@ def test_failing_revocation_is_retried_with_backoff_then_marked_revoke_failed(re
     listed = {l["lease_id"]: l for l in s.leases(role="broken").json()["leases"]}
     assert listed[lid]["state"] == "revoke_failed"
     # backoff: the server's log stamps each failed attempt; the waits grow
-    stamps = [parse_time(l.split(" ", 1)[0]) for l in s.stderr_text().splitlines()
-              if lid in l and "revocation" in l]
+    # (the last attempt's line is written just after its state is committed)
+    def attempt_stamps():
+        return [parse_time(l.split(" ", 1)[0]) for l in s.stderr_text().splitlines()
+                if lid in l and "revocation" in l]
+    wait_for(lambda: len(attempt_stamps()) >= seen["revoke_attempts"], 5,
+             lambda: f"a log line per attempt: {s.stderr_text()[-3000:]}")
+    stamps = attempt_stamps()
     assert len(stamps) == seen["revoke_attempts"], s.stderr_text()[-3000:]
     gaps = [b - a for a, b in zip(stamps, stamps[1:])]
     assert gaps[-1] >= 4 * max(gaps[0], 0.1), f"no backoff between attempts: gaps {gaps}"
