@@ -7,6 +7,7 @@ Timing is only ever a bounded deadline on polled state."""
 import base64
 import collections
 import gc
+import http.client
 import re
 import select
 import socket
@@ -176,18 +177,33 @@ def test_headers_completed_within_the_header_timeout_are_answered(server_factory
 # --- max_connections --------------------------------------------------------------------------------
 
 MAX_CONN = 3
-# The server releases a closed connection's slot, and shuts down connections
-# over the cap, in a sweep every 250 ms: waiting this long lets two sweeps pass.
+# The server shuts down connections over the cap, and releases a closed
+# connection's slot, in a sweep every 250 ms: waiting this long lets two
+# sweeps pass (used only to show that something does NOT happen).
 SETTLE_S = 0.6
 
 
-def open_count_is(s, n: int) -> bool:
-    """secretsd_connections_open == n (the measuring connection included);
-    False when the measuring connection itself was refused."""
-    try:
-        return metric_now(s, "secretsd_connections_open") == n
-    except requests.RequestException:
-        return False
+class Probe:
+    """One keep-alive connection that reads /metrics for the whole test: it
+    holds one slot all along, so no measurement opens or frees another."""
+
+    def __init__(self, s):
+        self.conn = http.client.HTTPConnection("127.0.0.1", s.port, timeout=10)
+
+    def metric(self, name: str) -> float:
+        self.conn.request("GET", "/metrics")
+        r = self.conn.getresponse()
+        body = r.read().decode()
+        assert r.status == 200, body
+        v = metric_value(body, name)
+        assert v is not None, f"{name} not in /metrics"
+        return v
+
+    def open_count_is(self, n: int) -> bool:
+        return self.metric("secretsd_connections_open") == n
+
+    def close(self):
+        self.conn.close()
 
 
 def idle_conns(s, n: int) -> list[socket.socket]:
@@ -219,53 +235,56 @@ def test_connections_over_max_connections_are_closed_and_the_slots_are_released(
     # A readiness probe that timed out during start may still hold its socket
     # in a garbage cycle of this process: close it, it would take a slot.
     gc.collect()
-    # Only the measuring connection is left; its own slot is released by the
-    # next sweep (every 250 ms), so let two sweeps pass before filling up.
-    wait_for(lambda: open_count_is(s, 1), 10, "the server to count only the measuring connection",
-             interval=SETTLE_S)
-    refused0 = metric_now(s, "secretsd_connections_refused_total")
-    time.sleep(SETTLE_S)
-
-    n = MAX_CONN + 4
-    socks = idle_conns(s, n)
+    probe = Probe(s)
     try:
-        closed = set()
+        # the probe's is the only connection left once the sweeps have
+        # released the others' slots
+        wait_for(lambda: probe.open_count_is(1), 10,
+                 "the server to count only the probe's connection")
+        refused0 = probe.metric("secretsd_connections_refused_total")
 
-        def extras_closed():
-            for i, c in enumerate(socks):
-                if i not in closed and closed_by_peer(c):
-                    closed.add(i)
-            return len(closed) >= n - MAX_CONN
+        # the probe holds one slot: MAX_CONN - 1 are free
+        free = MAX_CONN - 1
+        n = free + 4
+        socks = idle_conns(s, n)
+        try:
+            closed = set()
 
-        wait_for(extras_closed, 5, lambda: f"{n - MAX_CONN} connections over the cap to be "
-                                            f"closed; {len(closed)} were")
-        # two more sweeps: no connection under the cap is closed
-        time.sleep(SETTLE_S)
-        extras_closed()
-        assert len(closed) == n - MAX_CONN, f"closed {sorted(closed)} of {n} with a cap of {MAX_CONN}"
+            def extras_closed():
+                for i, c in enumerate(socks):
+                    if i not in closed and closed_by_peer(c):
+                        closed.add(i)
+                return len(closed) >= n - free
+
+            wait_for(extras_closed, 5, lambda: f"{n - free} connections over the cap to be "
+                                                f"closed; {len(closed)} were")
+            # two more sweeps: no connection under the cap is closed
+            time.sleep(SETTLE_S)
+            extras_closed()
+            assert len(closed) == n - free, f"closed {sorted(closed)} of {n} with {free} free slots"
+        finally:
+            for c in socks:
+                c.close()
+
+        # The slots come back once the idle connections are gone: the open
+        # count falls back to the probe alone ...
+        wait_for(lambda: probe.open_count_is(1), 10,
+                 "secretsd_connections_open to fall back to the probe's connection")
+        assert probe.metric("secretsd_connections_refused_total") >= refused0 + (n - free)
+        # ... and every free slot is usable again: they outlive two sweeps,
+        # and a request on one of them is served
+        socks = idle_conns(s, free)
+        try:
+            time.sleep(SETTLE_S)
+            assert not [i for i, c in enumerate(socks) if closed_by_peer(c)], \
+                "a connection under the cap was closed: slots were not released"
+            raw = request_on(socks[0], http_bytes("GET", f"{SECRETS}/{path}", token=s.admin_token))
+            assert raw.startswith(b"HTTP/1.1 200 "), raw[:300]
+        finally:
+            for c in socks:
+                c.close()
     finally:
-        for c in socks:
-            c.close()
-
-    # The slots come back once the idle connections are gone: the open count
-    # falls back to the measuring connection alone ...
-    wait_for(lambda: open_count_is(s, 1), 10,
-             "secretsd_connections_open to fall back to the measuring connection",
-             interval=SETTLE_S)
-    assert metric_now(s, "secretsd_connections_refused_total") >= refused0 + (n - MAX_CONN)
-    time.sleep(SETTLE_S)
-    # ... and the full cap is usable again: MAX_CONN connections outlive two
-    # sweeps, and a request on one of them is served
-    socks = idle_conns(s, MAX_CONN)
-    try:
-        time.sleep(SETTLE_S)
-        assert not [i for i, c in enumerate(socks) if closed_by_peer(c)], \
-            "a connection under the cap was closed: slots were not released"
-        raw = request_on(socks[0], http_bytes("GET", f"{SECRETS}/{path}", token=s.admin_token))
-        assert raw.startswith(b"HTTP/1.1 200 "), raw[:300]
-    finally:
-        for c in socks:
-            c.close()
+        probe.close()
     assert s.running()
 
 

@@ -120,7 +120,8 @@ def test_reaper_drops_an_expired_user_and_a_renewed_one_only_after_its_new_expir
     assert new_exp >= parse_time(renewed["expires_at"]) + 2, r.json()
     wait_for(lambda: not user_exists(my, plain["access_key"]), 2 + REAP_SLACK_S,
              "the expired user to be dropped")
-    assert srv.lease_state(plain["lease_id"]) == "expired"
+    # the user is dropped before the lease's state is committed: wait for the state
+    srv.wait_lease_state(plain["lease_id"], "expired", 5)
     assert not logs_in(my, plain["access_key"], plain["secret_key"])
     if time.time() < new_exp - 1:
         assert logs_in(my, renewed["access_key"], renewed["secret_key"]), \
@@ -161,8 +162,10 @@ def test_crash_after_create_user_before_commit_drops_the_user_after_restart(serv
     s.restart()
     wait_for(lambda: not user_exists(my, user), REAP_SLACK_S + 10,
              f"user {user} (issued before the crash) to be dropped after restart")
-    leases = s.leases(role="ro").json()["leases"]
-    assert [l["state"] for l in leases if l["lease_id"] in user] == ["revoked"], leases
+    # dropped before the lease's state is committed: wait for the state
+    def states():
+        return [l["state"] for l in s.leases(role="ro").json()["leases"] if l["lease_id"] in user]
+    wait_for(lambda: states() == ["revoked"], 5, lambda: f"the lease of {user} to be revoked: {states()}")
 
 
 def test_stopped_database_is_503_and_ready_503_until_it_is_back(srv, my):

@@ -12,8 +12,11 @@ import time
 
 from conftest import API, assert_error, metric_value, unique
 
-RATE, BURST = 2, 4           # --rate-limit 2:4
-FAST = ("--rate-limit", f"{RATE}:{BURST}")
+# --rate-limit 0.5:4: a token comes back every 2 s, so a test's requests all
+# fall in one refill window even on a loaded machine (with 2/s a 0.5 s stall
+# handed a token back in the middle of a count)
+RATE, BURST = 0.5, 4
+LIMITED = ("--rate-limit", f"{RATE}:{BURST}")
 
 
 def headers_int(r, name) -> int:
@@ -61,7 +64,7 @@ def seeded(s, token=None):
 # --- the limit and its headers ----------------------------------------------------------------
 
 def test_fifth_rapid_read_is_429_with_retry_after_and_ratelimit_headers(server_factory):
-    s = server_factory(extra_args=FAST)
+    s = server_factory(extra_args=LIMITED)
     path = unique("rl")  # a 404 read counts as well; no write spends a read token
     rs = [s.read(path) for _ in range(BURST + 1)]
     assert [r.status_code for r in rs[:BURST]] == [404] * BURST, [r.text for r in rs]
@@ -70,7 +73,7 @@ def test_fifth_rapid_read_is_429_with_retry_after_and_ratelimit_headers(server_f
     assert [headers_int(r, "RateLimit-Remaining") for r in rs[:BURST]] == [3, 2, 1, 0]
     last = rs[BURST]
     ra = assert_429(last, BURST)
-    # one token comes back after 1/rps = 0.5 s: whole seconds, rounded up
+    # one token comes back after 1/rps = 2 s: whole seconds, rounded up
     assert ra <= math.ceil(BURST / RATE), ra
     reset = headers_int(last, "RateLimit-Reset")
     assert 1 <= reset <= math.ceil(BURST / RATE), reset
@@ -78,7 +81,7 @@ def test_fifth_rapid_read_is_429_with_retry_after_and_ratelimit_headers(server_f
 
 
 def test_reads_succeed_again_after_waiting_retry_after(server_factory):
-    s = server_factory(extra_args=FAST)
+    s = server_factory(extra_args=LIMITED)
     path = seeded(s)
     _, limited = exhaust(lambda: s.read(path))
     assert_429(limited, BURST)
@@ -89,7 +92,7 @@ def test_reads_succeed_again_after_waiting_retry_after(server_factory):
 
 
 def test_reads_and_writes_have_separate_buckets(server_factory):
-    s = server_factory(extra_args=FAST)
+    s = server_factory(extra_args=LIMITED)
     path = unique("rl")
     _, limited = exhaust(lambda: s.read(path), ok=(404,))
     assert_429(limited, BURST)
@@ -103,7 +106,7 @@ def test_reads_and_writes_have_separate_buckets(server_factory):
 
 
 def test_two_tenants_are_limited_independently(server_factory):
-    s = server_factory(extra_args=FAST)
+    s = server_factory(extra_args=LIMITED)
     a = s.token("tenant-a", "a", "admin")
     b = s.token("tenant-b", "b", "admin")
     path = unique("rl")
@@ -189,7 +192,7 @@ def get_from(s, source: str, path: str, token: str | None = None):
 
 
 def test_unauthenticated_requests_are_limited_per_client_address(server_factory):
-    s = server_factory(extra_args=FAST)
+    s = server_factory(extra_args=LIMITED)
     target = f"{API}/secrets/{unique('rl')}"
     statuses = [get_from(s, "127.0.0.1", target)[0] for _ in range(BURST)]
     assert statuses == [401] * BURST
@@ -212,7 +215,7 @@ def test_unauthenticated_requests_are_limited_per_client_address(server_factory)
 # --- metrics ------------------------------------------------------------------------------------
 
 def test_429s_are_counted_in_requests_total(server_factory):
-    s = server_factory(extra_args=FAST)
+    s = server_factory(extra_args=LIMITED)
     path = unique("rl")
     reads = [s.read(path).status_code for _ in range(BURST + 3)]
     writes = [s.write(path, b"x").status_code for _ in range(BURST + 2)]

@@ -321,8 +321,9 @@ def test_scheduled_rotation_makes_a_new_version_by_system_scheduler(server_facto
     # only the due secret was rotated
     assert version_count(s, never) == 1
     assert version_count(s, plain) == 1
-    n = s.metric("secretsd_rotations_scheduled_total")
-    assert n is not None and n >= 1, "secretsd_rotations_scheduled_total missing or 0"
+    # counted just after the rotation is committed: wait for it
+    wait_for(lambda: (s.metric("secretsd_rotations_scheduled_total") or 0) >= 1, 5,
+             "secretsd_rotations_scheduled_total to count the rotation")
     failed = s.metric("secretsd_rotations_scheduled_failed_total")
     if failed is None:
         failed = s.metric("secretsd_rotations_failed_total")
