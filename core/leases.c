@@ -834,13 +834,16 @@ static int finish_txn(struct store_txn *t, void *arg, struct sd_err *err)
 	if (rc != 0)
 		return sd_err_set(err, SD_EINTERNAL, "corrupt lease record");
 	if (j->prc == SD_POK) {
-		cur.state = cur.revoke_requested || cur.state == LEASE_PENDING ? LEASE_REVOKED : LEASE_EXPIRED;
+		cur.state = cur.revoke_requested || cur.state == LEASE_PENDING || cur.state == LEASE_REVOKE_FAILED
+				    ? LEASE_REVOKED : LEASE_EXPIRED;
 		cur.revoked_us = now;
 		cur.next_attempt_us = 0;
 	} else {
 		cur.attempts++;
 		sd_strlcpy(cur.last_error, j->call.err, sizeof(cur.last_error));
-		if (cur.attempts >= LEASE_ATTEMPTS_MAX) {
+		if (cur.state == LEASE_REVOKE_FAILED) {
+			cur.next_attempt_us = 0; /* an operator's retry failed: it stays given up */
+		} else if (cur.attempts >= LEASE_ATTEMPTS_MAX) {
 			cur.state = LEASE_REVOKE_FAILED;
 			cur.next_attempt_us = 0;
 			c->failed_now = 1;
@@ -895,8 +898,9 @@ static void revoke_done(void *arg)
 	if (j->done != NULL) {
 		if (rc == 0 && j->prc != SD_POK) {
 			rc = plugin_result(j->prc);
-			sd_err_set(&err, rc == SD_EINVAL ? SD_EDOWN : rc, "provider %s: %s (will retry)",
-				   j->l.plugin, j->call.err);
+			sd_err_set(&err, rc == SD_EINVAL ? SD_EDOWN : rc, "provider %s: %s (%s)", j->l.plugin,
+				   j->call.err, j->l.state == LEASE_REVOKE_FAILED ? "the lease stays revoke_failed"
+										 : "will retry");
 		}
 		j->done(j->arg, rc == 0 ? 0 : err.code, rc == 0 ? NULL : &err, &j->l, NULL);
 	}
@@ -949,7 +953,7 @@ static int request_revoke_txn(struct store_txn *t, void *arg, struct sd_err *err
 	if (rc != 0)
 		return sd_err_set(err, SD_EINTERNAL, "corrupt lease record");
 	if (c->l.state != LEASE_ACTIVE && c->l.state != LEASE_PENDING)
-		return 0; /* already over: nothing to do */
+		return 0; /* already over (nothing to do), or revoke_failed (retried once, not indexed) */
 	if (c->l.state == LEASE_PENDING && c->l.next_attempt_us == 0)
 		return sd_err_set(err, SD_ECONFLICT, "the lease is still being issued; try again in a moment");
 	c->l.revoke_requested = 1;
@@ -978,8 +982,11 @@ int leases_revoke(struct app *app, struct event_base *base, const char *tenant, 
 		return sd_err_set(err, SD_ENOTFOUND, "lease not found");
 	if (store_run(app->store, request_revoke_txn, &c, err) != 0)
 		return err->code;
-	if (c.l.state != LEASE_ACTIVE && c.l.state != LEASE_PENDING)
+	if (c.l.state != LEASE_ACTIVE && c.l.state != LEASE_PENDING && c.l.state != LEASE_REVOKE_FAILED)
 		return LEASE_ALREADY_OVER; /* idempotent: already revoked or expired */
+	/* revoke_failed: the reaper gave up; an explicit DELETE calls the
+	 * provider once more (it answers 503 and the lease stays given up if
+	 * that fails too) */
 	return revoke_start(app, base, tenant, &c.l, actor, request_id, done, arg, err);
 }
 

@@ -10,7 +10,7 @@ import time
 import pytest
 import requests
 
-from conftest import (LEASE_ARGS, parse_time, plugin_section, role_section, state_events,
+from conftest import (LEASE_ARGS, assert_error, parse_time, plugin_section, role_section, state_events,
                       wait_for, write_plugins_conf)
 
 # A lease is revoked this long after it expires, at most (the issue says
@@ -125,6 +125,53 @@ def test_failing_revocation_is_retried_with_backoff_then_marked_revoke_failed(re
     again = s.lease(lid).json()
     assert again["state"] == "revoke_failed", again
     assert again["revoke_attempts"] == seen["revoke_attempts"], (seen, again)
+
+
+def test_delete_of_a_revoke_failed_lease_retries_the_provider_once_and_revokes_when_it_works(
+        reaper_server, tmp_path):
+    s = reaper_server()
+    lid = issue(s, "broken")["lease_id"]
+    given_up = s.wait_lease_state(lid, "revoke_failed", timeout=40)
+    wait_for(lambda: s.metric("secretsd_leases_revoke_failed_total") >= 1, 5,
+             "the failed lease to be counted")
+    # the provider still fails: 503, the lease stays given up, one more attempt
+    r = s.revoke(lid)
+    body = assert_error(r, 503, "dependency_down")
+    assert "fail_revoke" in body["message"] and "revoke_failed" in body["message"], body
+    again = s.lease(lid).json()
+    assert again["state"] == "revoke_failed", again
+    assert again["revoke_attempts"] == given_up["revoke_attempts"] + 1, (given_up, again)
+    # a failed retry is not a second give-up: not counted, no second record
+    assert s.metric("secretsd_leases_revoke_failed_total") == 1
+    # ... and the reaper still leaves it alone
+    t0 = time.monotonic()
+    wait_for(lambda: time.monotonic() - t0 > 0.5, 5, "half a second", interval=0.1)
+    assert s.lease(lid).json()["revoke_attempts"] == again["revoke_attempts"]
+
+    # the operator fixes the cause (here: the role stops failing) ...
+    write_plugins_conf(
+        tmp_path / "plugins.conf",
+        plugin_section("example", state_file=s.state_file),
+        role_section("broken", "example", default_ttl_s=1, max_ttl_s=1),
+        role_section("marker", "example", default_ttl_s=60, max_ttl_s=60),
+    )
+    s.sighup()
+    wait_for(lambda: s.issue("marker").status_code == 200, 10, "the reload to take effect")
+    # ... and DELETE finishes the job at the provider
+    r = s.revoke(lid)
+    assert r.status_code == 204, r.text
+    done = s.lease(lid).json()
+    assert done["state"] == "revoked" and done.get("revoked_at"), done
+    assert events_for(s, lid) == ["issue", "revoke"]
+    # the evidence says who revoked it after the give-up
+    ev = s.request("GET", f"{s.base}/admin/evidence", token=s.admin_token,
+                   params={"action": "lease.revoke", "limit": 100})
+    assert ev.status_code == 200, ev.text
+    mine = [e for e in ev.json()["events"] if e.get("lease_id") == lid]
+    assert len(mine) == 1 and mine[0]["outcome"] == "ok", mine
+    # over now: another DELETE does not call the provider
+    assert s.revoke(lid).status_code == 204
+    assert events_for(s, lid) == ["issue", "revoke"]
 
 
 def test_failing_revocations_do_not_hold_up_other_revocations(reaper_server):
