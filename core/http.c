@@ -635,6 +635,8 @@ static void *thread_main(void *arg)
 {
 	struct http_thread *t = arg;
 
+	if (t != &t->srv->threads[0])
+		sd_test_delay("loop_start");
 	event_base_loop(t->base, EVLOOP_NO_EXIT_ON_EMPTY);
 	return NULL;
 }
@@ -740,8 +742,11 @@ void http_halt(struct http_server *s)
 {
 	if (s == NULL || s->halted)
 		return;
+	/* loopexit, not loopbreak: it is an event in the base, so a loop that
+	 * has not started yet (a thread not scheduled since http_start) still
+	 * sees it; event_base_loop clears a break that came before it. */
 	for (int i = 0; i < s->nthreads; i++)
-		event_base_loopbreak(s->threads[i].base);
+		event_base_loopexit(s->threads[i].base, NULL);
 	for (int i = 0; i < s->nthreads; i++)
 		pthread_join(s->threads[i].tid, NULL);
 	s->halted = 1;

@@ -204,3 +204,21 @@ void sd_crash_point(const char *name)
 	(void)name;
 #endif
 }
+
+void sd_test_delay(const char *name)
+{
+#ifdef SD_TEST_BUILD
+	const char *v = getenv("SECRETSD_TEST_DELAY");
+	size_t n = strlen(name);
+
+	if (v != NULL && strncmp(v, name, n) == 0 && v[n] == ':') {
+		long ms = strtol(v + n + 1, NULL, 10);
+		struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+		if (ms > 0 && ms <= 60000)
+			nanosleep(&ts, NULL);
+	}
+#else
+	(void)name;
+#endif
+}

@@ -53,6 +53,12 @@ void sd_json_free(void *p);
  * Release builds compile this to nothing. */
 void sd_crash_point(const char *name);
 
+/* Test builds: sleep when SECRETSD_TEST_DELAY is "<name>:<ms>" for this
+ * point, to widen a race window a test has to hit. Points:
+ *   loop_start   each event loop but the first, before it starts looping
+ * Release builds compile this to nothing. */
+void sd_test_delay(const char *name);
+
 /* Make the process refuse core dumps and ptrace-style memory reads. */
 void sd_harden_process(void);
 

@@ -63,6 +63,18 @@ def test_sigterm_stops_cleanly_with_exit_0_and_data_is_kept(fresh_server):
     assert base64.b64decode(s.read("graceful").json()["value_b64"]) == b"bye"
 
 
+def test_sigterm_right_after_start_stops_every_event_loop(server_factory):
+    """A loop thread not yet scheduled when SIGTERM came (a loaded machine)
+    used to miss the stop (event_base_loop clears an earlier loopbreak) and
+    the server hung. The test build holds every loop but the first back for
+    a second (SECRETSD_TEST_DELAY), so /health is answered first."""
+    s = server_factory(extra_args=("--rate-limit", "0", "--set", "server.threads=3"),
+                       env={"SECRETSD_TEST_DELAY": "loop_start:1000"})
+    assert s.request("GET", "/health").status_code == 200
+    assert s.stop(timeout=20) == 0, s.stderr_text()[-2000:]
+    assert "stopped" in s.stderr_text().splitlines()[-1]
+
+
 def files_under(root):
     for dirpath, _, names in os.walk(root):
         for n in names:
