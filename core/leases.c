@@ -784,6 +784,11 @@ static void revoke_work(void *arg)
 		j->prc = SD_POK; /* the provider cannot revoke early; expiry does it */
 		return;
 	}
+	if (plugin_stopping()) { /* left to the next start (see revoke_done) */
+		j->prc = SD_PDOWN;
+		snprintf(j->call.err, sizeof(j->call.err), "server stopping");
+		return;
+	}
 	if (j->plugin == NULL) {
 		j->prc = SD_PDOWN;
 		snprintf(j->call.err, sizeof(j->call.err), "plugin %s is not loaded", j->l.plugin);
@@ -879,6 +884,19 @@ static void revoke_done(void *arg)
 	int rc;
 
 	sd_err_clear(&err);
+	if (j->prc != SD_POK && plugin_stopping()) {
+		/* Not called, or cancelled, because we are stopping: that is no
+		 * failed attempt (counting it would give up on a lease after a few
+		 * restarts). The record stays as it is, due for the reaper of the
+		 * next start (a DELETE recorded revoke_requested with a due time). */
+		inflight_del(L, j->tenant, j->l.id);
+		if (j->done != NULL) {
+			sd_err_set(&err, SD_EDOWN, "server stopping; the revocation will be retried after restart");
+			j->done(j->arg, err.code, &err, &j->l, NULL);
+		}
+		job_free(j);
+		return;
+	}
 	rc = store_run(j->app->store, finish_txn, &c, &err);
 	inflight_del(L, j->tenant, j->l.id);
 	if (rc == 0 && j->prc == SD_POK) {
@@ -1132,15 +1150,8 @@ static void *reaper_main(void *arg)
 	pthread_mutex_lock(&L->mu);
 	while (!L->stopping) {
 		struct timespec ts;
-		int64_t ms = app->cfg->reaper_interval_ms;
 
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += ms / 1000;
-		ts.tv_nsec += (ms % 1000) * 1000000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
+		sd_mono_deadline(&ts, app->cfg->reaper_interval_ms);
 		pthread_cond_timedwait(&L->cv, &L->mu, &ts);
 		if (L->stopping)
 			break;
@@ -1202,7 +1213,7 @@ int leases_start(struct app *app, struct sd_err *err)
 	L->app = app;
 	pthread_mutex_init(&L->reg_mu, NULL);
 	pthread_mutex_init(&L->mu, NULL);
-	pthread_cond_init(&L->cv, NULL);
+	sd_cond_init_mono(&L->cv);
 	if (app->cfg->plugins_file[0] != '\0') {
 		if (registry_load(app->cfg->plugins_file, &reg, err) != 0)
 			return err->code;

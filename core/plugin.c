@@ -114,6 +114,11 @@ void plugin_set_stopping(void)
 	atomic_store(&stopping, 1);
 }
 
+int plugin_stopping(void)
+{
+	return atomic_load(&stopping);
+}
+
 static int host_cancelled(const struct sd_call *call)
 {
 	const struct plugin_call *c = (const struct plugin_call *)call;

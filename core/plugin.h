@@ -85,6 +85,9 @@ int plugin_check_cli(const char *file, FILE *out);
 /* From now on host->cancelled() is true for every call (shutdown). */
 void plugin_set_stopping(void);
 
+/* Non-zero once plugin_set_stopping was called (the server is stopping). */
+int plugin_stopping(void);
+
 /* The host services table handed to every plugin. */
 const struct sd_host *plugin_host(void);
 

@@ -163,3 +163,47 @@ def test_sigterm_with_provider_calls_in_flight_exits_cleanly_and_leaves_them_to_
     # the next start still owes them a revocation: none is left active
     s.start()
     assert not [l for l in s.leases(role="slow").json()["leases"] if l["state"] == "active"]
+
+
+def test_a_revocation_cut_short_by_sigterm_is_not_a_failed_attempt_and_is_finished_after_restart(
+        example_server):
+    """Stopping cancels provider calls. A revocation cancelled that way used
+    to count as a failed attempt, so a lease revoked across a few restarts
+    ended revoke_failed (given up) with its credential alive."""
+    s = example_server(role_section("slow", "example", slow_ms=1500), call_timeout_ms=3000)
+    r = s.issue("slow")
+    assert r.status_code == 200, r.text
+    lid = r.json()["lease_id"]
+    rid = f"cut-short-{unique()}"
+    audit = s.data_dir / "audit.log"
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    try:
+        def revoke():
+            try:
+                r = requests.delete(f"{s.base}/leases/{lid}", timeout=60,
+                                    headers={"Authorization": f"Bearer {s.admin_token}",
+                                             "X-Request-Id": rid})
+                return r.status_code, r.text
+            except requests.RequestException:
+                return None, ""  # the connection closed at shutdown
+        call = pool.submit(revoke)
+        # The DELETE's attempt is audited just before its handler runs, and a
+        # handler always runs to the end (it records the request and hands the
+        # provider call to a worker) before the event loops stop.
+        wait_for(lambda: audit.exists() and rid in audit.read_text(), 10,
+                 "the DELETE to reach the server")
+        assert not call.done(), call.result()
+        assert s.stop() == 0, s.stderr_text()[-2000:]
+        status, text = call.result(timeout=60)
+        assert status in (None, 503), (status, text)
+        if status == 503:
+            assert "server stopping" in text, text
+    finally:
+        pool.shutdown(wait=True)
+    s.start()
+    got = s.lease(lid).json()
+    assert got["revoke_attempts"] == 0 and "last_error" not in got, got
+    assert got["state"] == "active", got
+    # the DELETE was recorded: the reaper of this start finishes it
+    s.wait_lease_state(lid, "revoked", timeout=30)
+    assert ("revoke", lid) in state_events(s.state_file)
