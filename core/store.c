@@ -365,8 +365,7 @@ static void *checkpoint_main(void *arg)
 
 	pthread_mutex_lock(&s->mu);
 	while (!s->stopping) {
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += CHECKPOINT_EVERY_S;
+		sd_mono_deadline(&ts, CHECKPOINT_EVERY_S * 1000LL);
 		pthread_cond_timedwait(&s->cv, &s->mu, &ts);
 		if (s->stopping)
 			break;
@@ -475,7 +474,7 @@ static int open_env(const char *data_dir, int fatal_recovery, struct store **out
 	if (s == NULL)
 		return sd_err_set(err, SD_EINTERNAL, "out of memory");
 	pthread_mutex_init(&s->mu, NULL);
-	pthread_cond_init(&s->cv, NULL);
+	sd_cond_init_mono(&s->cv);
 	rc = db_env_create(&s->env, 0);
 	if (rc != 0) {
 		sd_err_set(err, SD_EDOWN, "db_env_create: %s", db_strerror(rc));

@@ -2,14 +2,22 @@
 #ifndef SD_UTIL_H
 #define SD_UTIL_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #define SD_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Wall clock in microseconds since the epoch; monotonic clock in nanoseconds. */
 int64_t sd_now_us(void);
 uint64_t sd_mono_ns(void);
+
+/* A condition variable whose timed waits run on the monotonic clock (a
+ * wall-clock step back does not stretch them), and the deadline ms from now
+ * on that clock for pthread_cond_timedwait. */
+int sd_cond_init_mono(pthread_cond_t *cv);
+void sd_mono_deadline(struct timespec *ts, int64_t ms);
 
 /* Format a time in microseconds as RFC 3339 UTC with second precision
  * ("2026-01-02T03:04:05Z") into out (at least 21 bytes). */

@@ -2,6 +2,7 @@
  * serve config file. */
 #include "testutil.h"
 
+#include <errno.h>
 #include <unistd.h>
 
 #include "b64.h"
@@ -205,6 +206,37 @@ static void config_file_sets_values(void **state)
 	assert_int_equal(config_finish(&c, &err), SD_EINVAL);
 }
 
+/* The reaper and checkpoint threads sleep on these: the deadline and the
+ * condition variable must use the same (monotonic) clock, or a wait ends at
+ * once (or, after a wall-clock step back, far too late). A timed wait never
+ * ends before its deadline, so the lower bound cannot fail spuriously. */
+static void monotonic_timed_wait_lasts_until_its_deadline(void **state)
+{
+	pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+	pthread_cond_t cv;
+	struct timespec ts;
+	uint64_t t0;
+	int rc;
+
+	(void)state;
+	assert_int_equal(sd_cond_init_mono(&cv), 0);
+	pthread_mutex_lock(&mu);
+	t0 = sd_mono_ns();
+	sd_mono_deadline(&ts, 50);
+	do
+		rc = pthread_cond_timedwait(&cv, &mu, &ts);
+	while (rc == 0); /* a spurious wake-up */
+	assert_int_equal(rc, ETIMEDOUT);
+	assert_true(sd_mono_ns() - t0 >= 50000000ull);
+	pthread_mutex_unlock(&mu);
+	pthread_cond_destroy(&cv);
+	/* the deadline's nanoseconds stay normalised */
+	for (int64_t ms = 0; ms < 2000; ms += 7) {
+		sd_mono_deadline(&ts, ms);
+		assert_true(ts.tv_nsec >= 0 && ts.tv_nsec < 1000000000L);
+	}
+}
+
 static void rate_limit_option_parses(void **state)
 {
 	double r;
@@ -233,6 +265,7 @@ int main(void)
 		cmocka_unit_test(config_file_errors_name_file_and_line),
 		cmocka_unit_test(config_file_sets_values),
 		cmocka_unit_test(rate_limit_option_parses),
+		cmocka_unit_test(monotonic_timed_wait_lasts_until_its_deadline),
 	};
 	return cmocka_run_group_tests_name("parsers", tests, NULL, NULL);
 }
