@@ -42,6 +42,7 @@ struct http_thread {
 	struct http_server *srv;
 	struct conn *conns;     /* connections of this loop (conn_sweep) */
 	struct event *sweep;
+	struct evhttp_bound_socket *bound; /* its listener, until http_stop */
 };
 
 static void conn_served(struct http_thread *t, struct evhttp_request *ev);
@@ -391,7 +392,12 @@ static void on_request(struct evhttp_request *ev, void *arg)
 
 	in = evhttp_request_get_input_buffer(ev);
 	len = evbuffer_get_length(in);
-	if (rid != NULL && !reqid_valid(rid)) {
+	if (t->srv->halted) {
+		/* http_stop's last pass: a request that arrived on an open
+		 * connection after the loops stopped is not served */
+		evhttp_add_header(evhttp_request_get_output_headers(ev), "Connection", "close");
+		http_reply_errf(rp, SD_EDOWN, "server stopping");
+	} else if (rid != NULL && !reqid_valid(rid)) {
 		http_reply_errf(rp, SD_EINVAL,
 				"X-Request-Id must be 1 to 255 printable ASCII characters without spaces");
 	} else if (len > app->cfg->max_body_bytes) {
@@ -673,7 +679,7 @@ static int thread_setup(struct http_server *s, struct http_thread *t, struct sd_
 	}
 	/* Each evhttp closes the socket it accepts on, so each gets a dup. */
 	fd = dup(s->fd);
-	if (fd < 0 || evhttp_accept_socket_with_handle(t->http, fd) == NULL) {
+	if (fd < 0 || (t->bound = evhttp_accept_socket_with_handle(t->http, fd)) == NULL) {
 		if (fd >= 0)
 			close(fd);
 		return sd_err_set(err, SD_EINTERNAL, "cannot accept on the listening socket");
@@ -757,9 +763,20 @@ void http_stop(struct http_server *s)
 	if (s == NULL)
 		return;
 	http_halt(s);
+	sd_test_delay("last_pass");
 	for (int i = 0; i < s->nthreads; i++) {
 		struct http_thread *t = &s->threads[i];
-		/* Replies that workers queued after the loops stopped. */
+		struct timeval cap = { 2, 0 };
+
+		/* Replies that workers queued after the loops stopped. No new
+		 * connection is accepted meanwhile (a pass goes on as long as
+		 * there is work, which steady traffic would never let end), a
+		 * request on an open one is answered 503, and the pass ends
+		 * within 2 s whatever happens. */
+		if (t->bound != NULL)
+			evhttp_del_accept_socket(t->http, t->bound);
+		t->bound = NULL;
+		event_base_loopexit(t->base, &cap);
 		event_base_loop(t->base, EVLOOP_NONBLOCK);
 		evhttp_free(t->http);
 		while (t->conns != NULL) {

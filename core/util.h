@@ -64,6 +64,8 @@ void sd_crash_point(const char *name);
 /* Test builds: sleep when SECRETSD_TEST_DELAY is "<name>:<ms>" for this
  * point, to widen a race window a test has to hit. Points:
  *   loop_start   each event loop but the first, before it starts looping
+ *   last_pass    shutdown, loops stopped, before the pass that sends the
+ *                replies queued meanwhile
  * Release builds compile this to nothing. */
 void sd_test_delay(const char *name);
 

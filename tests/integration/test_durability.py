@@ -1,9 +1,13 @@
 """Crash durability, no plaintext at rest, no secrets in logs."""
 import base64
+import http.client
+import json
 import os
 import secrets
+import signal
+import socket
 
-from conftest import b64
+from conftest import b64, wait_for
 
 
 def test_acknowledged_write_survives_kill_9(fresh_server):
@@ -73,6 +77,50 @@ def test_sigterm_right_after_start_stops_every_event_loop(server_factory):
     assert s.request("GET", "/health").status_code == 200
     assert s.stop(timeout=20) == 0, s.stderr_text()[-2000:]
     assert "stopped" in s.stderr_text().splitlines()[-1]
+
+
+def test_nothing_is_served_once_the_loops_have_stopped(server_factory):
+    """At shutdown, once the event loops have stopped, a last pass sends the
+    replies that workers queued. It used to accept and serve new connections
+    and requests too (under steady traffic it never ended). Now a new
+    connection is never served and a request on an open one is answered 503
+    "server stopping" with Connection: close. The test build holds the
+    shutdown for 2 s before that pass (SECRETSD_TEST_DELAY=last_pass)."""
+    s = server_factory(env={"SECRETSD_TEST_DELAY": "last_pass:2000"})
+    keep = http.client.HTTPConnection("127.0.0.1", s.port, timeout=30)
+    fresh = None
+    try:
+        keep.request("GET", "/health")
+        first = keep.getresponse()
+        first.read()
+        assert first.status == 200
+        mark = s.stderr_size()
+        s.proc.send_signal(signal.SIGTERM)
+        wait_for(lambda: "stopping: connections" in s.stderr_since(mark), 10,
+                 "the loops to stop")
+        fresh = socket.create_connection(("127.0.0.1", s.port), timeout=30)
+        fresh.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        keep.request("GET", "/health")
+        r = keep.getresponse()
+        body = r.read()
+        assert r.status == 503, (r.status, body)
+        assert json.loads(body)["error"] == "dependency_down" and b"server stopping" in body, body
+        assert (r.getheader("Connection") or "").lower() == "close"
+        got = b""
+        try:
+            while True:
+                chunk = fresh.recv(65536)
+                if not chunk:
+                    break
+                got += chunk
+        except ConnectionResetError:
+            pass
+        assert b"HTTP/1.1" not in got, got[:300]
+        assert s.proc.wait(timeout=30) == 0, s.stderr_text()[-2000:]
+    finally:
+        keep.close()
+        if fresh is not None:
+            fresh.close()
 
 
 def files_under(root):

@@ -207,3 +207,4 @@ def test_a_revocation_cut_short_by_sigterm_is_not_a_failed_attempt_and_is_finish
     # the DELETE was recorded: the reaper of this start finishes it
     s.wait_lease_state(lid, "revoked", timeout=30)
     assert ("revoke", lid) in state_events(s.state_file)
+
