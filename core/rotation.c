@@ -161,6 +161,20 @@ static size_t collect(char *data, size_t size, size_t n, void *arg)
 	return add;
 }
 
+/* Called by libcurl about once a second even when nothing moves: a call that
+ * waits for an endpoint that does not answer is aborted at shutdown instead of
+ * holding a worker (and the server's exit) for the whole timeout. */
+static int webhook_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+			    curl_off_t ulnow)
+{
+	(void)arg;
+	(void)dltotal;
+	(void)dlnow;
+	(void)ultotal;
+	(void)ulnow;
+	return plugin_stopping() ? 1 : 0;
+}
+
 /* POST body to url, signed; the answer as a JSON object in *out. */
 static int webhook_call(const char *url, json_t *body, json_t **out, struct sd_err *err)
 {
@@ -216,8 +230,14 @@ static int webhook_call(const char *url, json_t *body, json_t **out, struct sd_e
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, webhook_progress);
 	cc = curl_easy_perform(c);
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	if (cc == CURLE_ABORTED_BY_CALLBACK) {
+		rc = sd_err_set(err, SD_EDOWN, "webhook call aborted: server stopping");
+		goto out;
+	}
 	if (cc != CURLE_OK) {
 		rc = sd_err_set(err, SD_EDOWN, "webhook unreachable: %s", curl_easy_strerror(cc));
 		goto out;
@@ -248,6 +268,11 @@ static int hook_value(struct job *j, unsigned char **value, size_t *len, struct 
 {
 	*value = NULL;
 	*len = 0;
+	/* A job still queued at shutdown must not start a provider call or a
+	 * webhook now: the workers drain their whole queue before the process
+	 * exits. Nothing has changed yet, so this is a plain failure. */
+	if (plugin_stopping())
+		return sd_err_set(err, SD_EDOWN, "server stopping");
 	if (strcmp(j->hook, "generate") == 0) {
 		char classes[64];
 		size_t n;
@@ -337,6 +362,8 @@ static int hook_test(struct job *j, uint64_t version, struct sd_err *err)
 
 	if (strncmp(j->hook, "webhook:", 8) != 0)
 		return 0;
+	if (plugin_stopping()) /* the caller marks the pending version failed */
+		return sd_err_set(err, SD_EDOWN, "server stopping");
 	body = json_pack("{s:s, s:s, s:s, s:I}", "step", "test", "tenant", j->tenant, "path", j->path,
 			 "pending_version", (json_int_t)version);
 	rc = webhook_call(j->hook + 8, body, &ans, err);
@@ -606,6 +633,10 @@ static void sched_done(void *arg, int rc, const struct sd_err *err, json_t *repl
 	if (rc == 0) {
 		atomic_fetch_add(&scheduled_ok, 1);
 		log_info("rotated %s/%s on schedule", sc->tenant, sc->path);
+	} else if (plugin_stopping()) {
+		/* not a failure of the hook: still due, so the next start does it */
+		log_info("scheduled rotation of %s/%s left for the next start: %s", sc->tenant, sc->path,
+			 err ? err->msg : "server stopping");
 	} else if (rc != SD_ECONFLICT) {
 		/* retried a minute later, with a new value each time */
 		struct sd_err e2;
