@@ -1213,7 +1213,8 @@ int leases_start(struct app *app, struct sd_err *err)
 	L->app = app;
 	pthread_mutex_init(&L->reg_mu, NULL);
 	pthread_mutex_init(&L->mu, NULL);
-	sd_cond_init_mono(&L->cv);
+	if (sd_cond_init_mono(&L->cv) != 0)
+		return sd_err_set(err, SD_EINTERNAL, "no monotonic condition variable");
 	if (app->cfg->plugins_file[0] != '\0') {
 		if (registry_load(app->cfg->plugins_file, &reg, err) != 0)
 			return err->code;

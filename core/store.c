@@ -474,7 +474,10 @@ static int open_env(const char *data_dir, int fatal_recovery, struct store **out
 	if (s == NULL)
 		return sd_err_set(err, SD_EINTERNAL, "out of memory");
 	pthread_mutex_init(&s->mu, NULL);
-	sd_cond_init_mono(&s->cv);
+	if (sd_cond_init_mono(&s->cv) != 0) {
+		sd_err_set(err, SD_EINTERNAL, "no monotonic condition variable");
+		goto fail;
+	}
 	rc = db_env_create(&s->env, 0);
 	if (rc != 0) {
 		sd_err_set(err, SD_EDOWN, "db_env_create: %s", db_strerror(rc));

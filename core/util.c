@@ -210,10 +210,14 @@ int sd_cond_init_mono(pthread_cond_t *cv)
 	pthread_condattr_t a;
 	int rc;
 
-	if (pthread_condattr_init(&a) != 0)
+	if (pthread_condattr_init(&a) != 0) {
+		pthread_cond_init(cv, NULL);
 		return -1;
+	}
 	rc = pthread_condattr_setclock(&a, CLOCK_MONOTONIC) == 0 && pthread_cond_init(cv, &a) == 0 ? 0 : -1;
 	pthread_condattr_destroy(&a);
+	if (rc != 0)
+		pthread_cond_init(cv, NULL); /* initialised either way; the caller gives up */
 	return rc;
 }
 

@@ -15,7 +15,8 @@ uint64_t sd_mono_ns(void);
 
 /* A condition variable whose timed waits run on the monotonic clock (a
  * wall-clock step back does not stretch them), and the deadline ms from now
- * on that clock for pthread_cond_timedwait. */
+ * on that clock for pthread_cond_timedwait. sd_cond_init_mono returns -1
+ * (cv initialised on the wall clock, to be destroyed) when it cannot. */
 int sd_cond_init_mono(pthread_cond_t *cv);
 void sd_mono_deadline(struct timespec *ts, int64_t ms);
 
