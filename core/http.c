@@ -152,7 +152,7 @@ void http_reply_json(struct http_req *r, int status, json_t *body)
 	s = json_dumps(body, JSON_COMPACT);
 	json_decref(body);
 	if (s == NULL) {
-			http_reply_raw(r, 500, "application/json", oom, sizeof(oom) - 1);
+		http_reply_raw(r, 500, "application/json", oom, sizeof(oom) - 1);
 		return;
 	}
 	json_get_alloc_funcs(&m, &f);
