@@ -59,6 +59,28 @@ def run_bin(*args: str, timeout: float = 20) -> subprocess.CompletedProcess:
     return subprocess.run([BIN, *args], capture_output=True, text=True, timeout=timeout)
 
 
+def verified_chain(data_dir, workdir) -> list[dict]:
+    """`evidence export` of data_dir (safe while a server runs), then
+    `evidence verify` of the file (written in workdir, removed after): both
+    exit 0, the export holds records only, verify says ok. Returns the
+    records."""
+    p = run_bin("evidence", "export", "--data-dir", str(data_dir), timeout=60)
+    assert p.returncode == 0, f"evidence export exited {p.returncode}: {p.stderr}"
+    junk = [l for l in p.stdout.splitlines() if l.strip() and not l.startswith("{")]
+    assert not junk, (f"evidence export printed {len(junk)} line(s) on stdout that are not "
+                      f"records, e.g. {junk[0]!r}")
+    f = Path(workdir) / f"{unique('evidence')}.jsonl"
+    f.write_text(p.stdout)
+    try:
+        v = run_bin("evidence", "verify", "--file", str(f), timeout=60)
+    finally:
+        f.unlink()
+    assert v.returncode == 0, (f"evidence verify exited {v.returncode}: {v.stderr}{v.stdout}\n"
+                               f"first lines of the export: {p.stdout[:600]!r}")
+    assert v.stdout.startswith("ok:"), v.stdout
+    return [json.loads(l) for l in p.stdout.splitlines() if l.strip()]
+
+
 class Server:
     """One secretsd process.
 

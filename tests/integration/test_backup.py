@@ -5,7 +5,6 @@ server started on the restored dir serves every value acknowledged before
 the backup started, exactly. The running server is unaffected. A damaged
 backup, or a target dir that exists, is refused with a clear message."""
 import base64
-import json
 import os
 import stat
 import threading
@@ -14,7 +13,7 @@ import time
 import pytest
 import requests
 
-from conftest import b64, run_bin, unique, wait_for
+from conftest import b64, run_bin, verified_chain, wait_for
 
 BACKUP_TIMEOUT_S = 60
 MAX_VERSIONS = 1000   # nothing acknowledged is pruned during a test
@@ -27,17 +26,6 @@ def srv(server_factory):
 
 
 # --- helpers -----------------------------------------------------------------------------
-
-def chain_verifies(data_dir, tmp_path) -> list[dict]:
-    """`evidence export` of data_dir, then `evidence verify`: both exit 0."""
-    p = run_bin("evidence", "export", "--data-dir", str(data_dir), timeout=60)
-    assert p.returncode == 0, f"evidence export exited {p.returncode}: {p.stderr}"
-    f = tmp_path / f"{unique('evidence')}.jsonl"
-    f.write_text(p.stdout)
-    v = run_bin("evidence", "verify", "--file", str(f), timeout=60)
-    assert v.returncode == 0, f"evidence verify exited {v.returncode}: {v.stderr}{v.stdout}"
-    return [json.loads(l) for l in p.stdout.splitlines() if l.strip()]
-
 
 def backup(data_dir, out, with_keys=False):
     args = ["backup", "--data-dir", str(data_dir), "--out", str(out)]
@@ -138,7 +126,7 @@ def test_hot_backup_under_load_restores_every_value_acknowledged_before_it_start
     assert s.running()
     read_back(s, seeded + w.acked, "the original server after the backup")
     assert s.write("bk/after", b"still writable").status_code == 200
-    original_chain = chain_verifies(s.data_dir, tmp_path)
+    original_chain = verified_chain(s.data_dir, tmp_path)
 
     # restore into a new dir and serve it
     new = tmp_path / "restored"
@@ -146,7 +134,7 @@ def test_hot_backup_under_load_restores_every_value_acknowledged_before_it_start
     r = restore(out, new, keys_from)
     assert r.returncode == 0, f"restore exited {r.returncode}: {r.stderr}"
     assert stat.S_IMODE(new.stat().st_mode) == 0o700
-    restored_chain = chain_verifies(new, tmp_path)
+    restored_chain = verified_chain(new, tmp_path)
     # the restored chain is the original's up to the backup's head
     assert 0 < len(restored_chain) <= len(original_chain)
     assert restored_chain == original_chain[:len(restored_chain)]
@@ -160,7 +148,7 @@ def test_hot_backup_under_load_restores_every_value_acknowledged_before_it_start
         assert r2.read("bk/seed/0", token=s.admin_token).status_code == 200
     # the copy is a working server: it takes writes, and its chain goes on from the backup's head
     assert r2.write("bk/seed/0", b"on the copy").json()["version"] == 4
-    grown = chain_verifies(new, tmp_path)
+    grown = verified_chain(new, tmp_path)
     assert grown[:len(restored_chain)] == restored_chain and len(grown) == len(restored_chain) + 1
     # and the original did not see that write
     assert s.read("bk/seed/0", 4).status_code == 404
@@ -255,7 +243,7 @@ def test_restore_into_an_existing_dir_is_refused_and_leaves_it_untouched(
 
     # the live server's own data dir: refused, and the server goes on
     before = sorted(p.name for p in srv.data_dir.iterdir())
-    chain = chain_verifies(srv.data_dir, tmp_path)
+    chain = verified_chain(srv.data_dir, tmp_path)
     r = restore(good_backup, srv.data_dir, srv.data_dir / "keys")
     assert r.returncode != 0
     assert "must not exist" in r.stderr, r.stderr
@@ -264,4 +252,4 @@ def test_restore_into_an_existing_dir_is_refused_and_leaves_it_untouched(
     v = os.urandom(16)
     assert srv.write("bk/flip/0", v).status_code == 200
     assert base64.b64decode(srv.read("bk/flip/0").json()["value_b64"]) == v
-    assert chain_verifies(srv.data_dir, tmp_path)[:len(chain)] == chain
+    assert verified_chain(srv.data_dir, tmp_path)[:len(chain)] == chain

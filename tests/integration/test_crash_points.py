@@ -19,8 +19,8 @@ import signal
 import pytest
 import requests
 
-from conftest import (LEASE_ARGS, b64, plugin_section, role_section, run_bin, state_events,
-                      unique, wait_for, write_plugins_conf)
+from conftest import (LEASE_ARGS, b64, plugin_section, role_section, state_events,
+                      unique, verified_chain, wait_for, write_plugins_conf)
 
 POINTS = ("write_after_commit", "lease_after_issue", "rotate_after_pending", "evidence_append")
 REPLAYED = "Idempotent-Replayed"
@@ -72,23 +72,6 @@ def restart_clean(s) -> None:
     s.start()
 
 
-def export_chain(s, tmp_path) -> tuple[list[dict], str]:
-    """`evidence export` of s's data dir, then `evidence verify` of the file:
-    both exit 0. Returns the records and verify's output."""
-    p = run_bin("evidence", "export", "--data-dir", str(s.data_dir), timeout=60)
-    assert p.returncode == 0, f"evidence export exited {p.returncode}: {p.stderr}"
-    junk = [l for l in p.stdout.splitlines() if l.strip() and not l.startswith("{")]
-    assert not junk, (f"evidence export printed {len(junk)} line(s) on stdout that are not "
-                      f"records, e.g. {junk[0]!r}")
-    f = tmp_path / f"{unique('evidence')}.jsonl"
-    f.write_text(p.stdout)
-    v = run_bin("evidence", "verify", "--file", str(f), timeout=60)
-    assert v.returncode == 0, (f"evidence verify exited {v.returncode}: {v.stderr}{v.stdout}\n"
-                               f"first lines of the export: {p.stdout[:600]!r}")
-    assert v.stdout.startswith("ok:"), v.stdout
-    return [json.loads(l) for l in p.stdout.splitlines() if l.strip()], v.stdout
-
-
 def keyed_write(s, path, key, value: bytes):
     body = json.dumps({"value_b64": b64(value)})
     return s.request("POST", f"{s.base}/secrets/{path}", token=s.admin_token, data=body,
@@ -127,7 +110,7 @@ def test_write_after_commit_crash_keeps_the_write_and_a_retry_replays_it_creatin
     # the earlier acknowledged write is intact, the committed one is fully there
     assert value_at(s, path, 1) == (1, b"acknowledged-v1")
     assert value_at(s, path) == (2, b"committed-v2")
-    records, _ = export_chain(s, tmp_path)
+    records = verified_chain(s.data_dir, tmp_path)
     mine = [e for e in records if e.get("request_id") == key]
     assert [(e["action"], e.get("version")) for e in mine] == [("secret.write", 2)], mine
 
@@ -139,7 +122,7 @@ def test_write_after_commit_crash_keeps_the_write_and_a_retry_replays_it_creatin
     meta = s.metadata(path).json()
     assert meta["latest_version"] == 2 and meta["current_version"] == 2, meta
     assert [v["version"] for v in meta["versions"]] == [1, 2], meta
-    records2, _ = export_chain(s, tmp_path)
+    records2 = verified_chain(s.data_dir, tmp_path)
     assert len(records2) == len(records), "the replay appended evidence"
 
 
@@ -161,7 +144,7 @@ def test_lease_after_issue_crash_leaves_a_record_that_revokes_the_credential_aft
              lambda: f"a revoke line for {lid}: {events_for(s, lid)}")
     # the provider revokes before the lease's state is committed: wait for the state
     s.wait_lease_state(lid, "revoked", timeout=5)
-    records, _ = export_chain(s, tmp_path)
+    records = verified_chain(s.data_dir, tmp_path)
     # the credential was never handed out: no record says it was issued
     issued_ok = [e for e in records if e.get("lease_id") == lid and e["action"] == "lease.issue"
                  and e.get("outcome") == "ok"]
@@ -170,7 +153,7 @@ def test_lease_after_issue_crash_leaves_a_record_that_revokes_the_credential_aft
     r = s.issue("long")
     assert r.status_code == 200, r.text
     assert s.lease_state(r.json()["lease_id"]) == "active"
-    export_chain(s, tmp_path)
+    verified_chain(s.data_dir, tmp_path)
 
 
 # --- rotate_after_pending ----------------------------------------------------------------
@@ -191,7 +174,7 @@ def test_rotate_after_pending_crash_leaves_the_current_version_current_and_reada
     for v in meta["versions"]:
         if v["version"] != 1:
             assert v["state"] != "active", f"the pending version became active: {meta}"
-    export_chain(s, tmp_path)
+    verified_chain(s.data_dir, tmp_path)
 
     # a new rotation goes through and replaces version 1
     r = keyed_rotate(s, path, unique("rap-key2"))
@@ -201,7 +184,7 @@ def test_rotate_after_pending_crash_leaves_the_current_version_current_and_reada
     ver, val = value_at(s, path)
     assert ver == doc["new_version"] and val != b"the-current-value"
     assert value_at(s, path, 1) == (1, b"the-current-value")
-    export_chain(s, tmp_path)
+    verified_chain(s.data_dir, tmp_path)
 
 
 # --- evidence_append ---------------------------------------------------------------------
@@ -215,7 +198,7 @@ def test_evidence_append_crash_leaves_the_interrupted_write_absent_and_the_chain
     assert s.write(other, b"unrelated").status_code == 200
     if existing:
         assert s.write(path, b"v1").status_code == 200
-    before, _ = export_chain(s, tmp_path)
+    before = verified_chain(s.data_dir, tmp_path)
     arm(s, "evidence_append")
     key = unique("ea-key")
     crash(s, "evidence_append", lambda: keyed_write(s, path, key, b"interrupted"))
@@ -231,7 +214,7 @@ def test_evidence_append_crash_leaves_the_interrupted_write_absent_and_the_chain
         assert s.metadata(path).status_code == 404
         assert path not in s.list_all(prefix="ea-")
     assert value_at(s, other) == (1, b"unrelated")
-    after, _ = export_chain(s, tmp_path)
+    after = verified_chain(s.data_dir, tmp_path)
     assert after == before, "the chain changed although nothing was committed"
 
     # nothing was stored under the key either: the retry is a fresh write
@@ -241,7 +224,7 @@ def test_evidence_append_crash_leaves_the_interrupted_write_absent_and_the_chain
     want = 2 if existing else 1
     assert r.json()["version"] == want
     assert value_at(s, path) == (want, b"interrupted")
-    final, _ = export_chain(s, tmp_path)
+    final = verified_chain(s.data_dir, tmp_path)
     assert final[:len(before)] == before and len(final) == len(before) + 1
 
 
@@ -263,10 +246,10 @@ def test_evidence_export_of_a_data_dir_left_by_a_crash_prints_only_the_chain_and
         "lease_after_issue": lambda: s.issue("long"),
     }[point]
     crash(s, point, send)
-    records, _ = export_chain(s, tmp_path)  # the server is down
+    records = verified_chain(s.data_dir, tmp_path)  # the server is down
     assert any(e.get("path") == path for e in records)
     restart_clean(s)
-    export_chain(s, tmp_path)
+    verified_chain(s.data_dir, tmp_path)
 
 
 # --- retries after a crash -----------------------------------------------------------------
@@ -301,4 +284,4 @@ def test_a_retry_after_restart_of_a_request_cut_short_by_a_crash_is_not_refused_
         lid = r.json()["lease_id"]
         assert s.lease_state(lid) == "active"
         assert events_for(s, lid) == ["issue"]
-    export_chain(s, tmp_path)
+    verified_chain(s.data_dir, tmp_path)

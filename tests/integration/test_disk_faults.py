@@ -40,7 +40,7 @@ import time
 import pytest
 import requests
 
-from conftest import Server, run_bin, unique, wait_for
+from conftest import Server, verified_chain, wait_for
 
 TMPFS_MB = 40
 ONLY = os.environ.get("SECRETSD_DISK_FAULT")
@@ -77,16 +77,6 @@ def unmount(mnt) -> None:
     raise AssertionError(f"could not unmount {mnt}")
 
 
-def chain_verifies(s, tmp_path) -> int:
-    p = run_bin("evidence", "export", "--data-dir", str(s.data_dir), timeout=60)
-    assert p.returncode == 0, f"evidence export exited {p.returncode}: {p.stderr}"
-    f = tmp_path / f"{unique('evidence')}.jsonl"
-    f.write_text(p.stdout)
-    v = run_bin("evidence", "verify", "--file", str(f), timeout=60)
-    assert v.returncode == 0, f"evidence verify exited {v.returncode}: {v.stderr}{v.stdout}"
-    return len(p.stdout.splitlines())
-
-
 def all_readable(s, acked: dict, when: str) -> None:
     for (path, version), value in acked.items():
         r = s.read(path, version)
@@ -106,7 +96,7 @@ def exercise(s, tmp_path, *, fill, give_back, value_size, mode) -> None:
     acked = {}
     for i in range(10):
         assert write_acked(s, acked, f"df/base/{i % 4}", os.urandom(64)).status_code == 200
-    chain_verifies(s, tmp_path)
+    verified_chain(s.data_dir, tmp_path)
 
     fill()
     # writes go on until the volume refuses one (some fit in what is left)
@@ -140,7 +130,7 @@ def exercise(s, tmp_path, *, fill, give_back, value_size, mode) -> None:
     r2 = s.write("df/while-full", b"x" * value_size)
     assert r2.status_code == 503 and r2.json()["error"] == "dependency_down", r2.text
     assert s.request("GET", "/health").status_code == 200
-    chain_verifies(s, tmp_path)
+    verified_chain(s.data_dir, tmp_path)
 
     give_back()
     got = {}
@@ -153,11 +143,11 @@ def exercise(s, tmp_path, *, fill, give_back, value_size, mode) -> None:
                                           f"last {got['r'].status_code} {got['r'].text}", interval=0.2)
     assert write_acked(s, acked, path, os.urandom(64)).status_code == 200
     all_readable(s, acked, f"[{mode}] after space returned")
-    chain_verifies(s, tmp_path)
+    verified_chain(s.data_dir, tmp_path)
     assert s.stop() == 0
     s.start()
     all_readable(s, acked, f"[{mode}] after a restart")
-    chain_verifies(s, tmp_path)
+    verified_chain(s.data_dir, tmp_path)
 
 
 def finish(s) -> None:

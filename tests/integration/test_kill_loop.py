@@ -29,8 +29,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from conftest import (LEASE_ARGS, START_TIMEOUT_S, b64, plugin_section, role_section, run_bin,
-                      state_events, wait_for, write_plugins_conf)
+from conftest import (LEASE_ARGS, START_TIMEOUT_S, b64, plugin_section, role_section,
+                      state_events, verified_chain, wait_for, write_plugins_conf)
 
 KILLS = int(os.environ.get("KILL_LOOP_KILLS", "20"))
 WRITERS = 2
@@ -170,17 +170,6 @@ def restart(s, rnd) -> None:
                          f"{stacks[:6000]}")
 
 
-def check_chain(s, tmp_path, rnd) -> int:
-    p = run_bin("evidence", "export", "--data-dir", str(s.data_dir), timeout=60)
-    assert p.returncode == 0, f"evidence export exited {p.returncode}: {p.stderr}"
-    f = tmp_path / f"evidence-{rnd}.jsonl"
-    f.write_text(p.stdout)
-    v = run_bin("evidence", "verify", "--file", str(f), timeout=60)
-    assert v.returncode == 0, f"evidence verify exited {v.returncode}: {v.stderr}{v.stdout}"
-    f.unlink()
-    return len(p.stdout.splitlines())
-
-
 class FastGet:
     """GET with a keep-alive http.client connection per thread (about four
     times the rate of requests, which matters when every acknowledged item
@@ -290,7 +279,7 @@ def check_all(s, load: Load, tmp_path, rnd, pool) -> None:
                             f"(acknowledged up to v{version})")
     assert not problems, (f"after restart {rnd}: {len(problems)} problem(s), e.g.\n"
                           + "\n".join(problems[:10]))
-    check_chain(s, tmp_path, rnd)
+    verified_chain(s.data_dir, tmp_path)
 
 
 @pytest.fixture
@@ -398,4 +387,4 @@ def run_kill_loop(s, tmp_path, seed):
     assert not (acked & revoked), f"acknowledged leases were revoked: {sorted(acked & revoked)[:10]}"
     issued = {i for ev, i in events if ev == "issue"}
     assert acked <= issued, f"acknowledged leases the provider never issued: {sorted(acked - issued)[:10]}"
-    check_chain(s, tmp_path, "final")
+    verified_chain(s.data_dir, tmp_path)

@@ -15,8 +15,7 @@ import time
 import pytest
 import requests
 
-from conftest import unique, wait_for
-from test_evidence import export, records, verify
+from conftest import unique, verified_chain, wait_for
 from test_rotation import evidence, meta_of, rotate, value_of
 from test_rotation_hooks import Receiver
 
@@ -141,14 +140,25 @@ def stop_and_watch(s, t: Timed) -> tuple[int, float, list[float]]:
     return rc, took, t.after(seen[0])
 
 
+def stop_opens_no_connection(s, t: Timed, before: str) -> None:
+    """SIGTERM: exit 0, and no webhook connection once the server said it is
+    stopping. `before` says what was in flight (printed with the time)."""
+    rc, took, late = stop_and_watch(s, t)
+    print(f"\nstop took {took:.1f} s; {before}, {len(late)} connections after the stopping line")
+    assert rc == 0, s.stderr_text()[-3000:]
+    assert late == [], (f"{len(late)} webhook connection(s) opened after the server logged "
+                        f"{STOPPING_LINE!r} (stop took {took:.1f} s)")
+
+
+def no_rotation_succeeded(threads, results) -> None:
+    for th in threads:
+        th.join(35)
+    assert not [p for p, r in results.items() if r == 200], results
+
+
 def assert_chain_verifies(s):
-    text = export(s)
-    recs = records(text)
+    recs = verified_chain(s.data_dir, s.workdir)
     assert [r["seq"] for r in recs] == list(range(1, len(recs) + 1))
-    f = s.workdir / "evidence.jsonl"
-    f.write_text(text)
-    p = verify(f)
-    assert p.returncode == 0, f"the evidence chain does not verify:\n{p.stdout}{p.stderr}"
 
 
 def prepare(s, t: Timed, n: int, prefix: str) -> list[str]:
@@ -175,15 +185,8 @@ def test_sigterm_with_a_deep_queue_of_hanging_webhook_rotations_exits_promptly(e
     in_flight = settled(t.count, "the webhook connections to settle")
     assert in_flight < n
 
-    rc, took, late = stop_and_watch(s, t)
-    print(f"\nstop took {took:.1f} s; {in_flight} connections before SIGTERM, "
-          f"{len(late)} after the stopping line")
-    assert rc == 0, s.stderr_text()[-3000:]
-    assert late == [], (f"{len(late)} webhook connection(s) opened after the server logged "
-                        f"{STOPPING_LINE!r} (stop took {took:.1f} s)")
-    for th in threads:
-        th.join(35)
-    assert not [p for p, r in results.items() if r == 200], results
+    stop_opens_no_connection(s, t, f"{in_flight} connections before SIGTERM")
+    no_rotation_succeeded(threads, results)
 
     # restart: nothing half-rotated, and the endpoint now answers
     t.hang = False
@@ -221,15 +224,8 @@ def test_sigterm_between_staged_steps_marks_the_pending_versions_failed(endpoint
     held = settled(tests_held, "the staged test steps to settle")
     assert held < n
 
-    rc, took, late = stop_and_watch(s, t)
-    print(f"\nstop took {took:.1f} s; {held} test steps held at SIGTERM, "
-          f"{len(late)} connections after the stopping line")
-    assert rc == 0, s.stderr_text()[-3000:]
-    assert late == [], (f"{len(late)} webhook connection(s) opened after the server logged "
-                        f"{STOPPING_LINE!r} (stop took {took:.1f} s)")
-    for th in threads:
-        th.join(35)
-    assert not [p for p, r in results.items() if r == 200], results
+    stop_opens_no_connection(s, t, f"{held} test steps held at SIGTERM")
+    no_rotation_succeeded(threads, results)
     # a create answered before the stop made a pending version
     created = {doc["path"] for doc, good in list(t.recv.calls) if doc["step"] == "create" and good}
     assert len(created) >= held
@@ -258,9 +254,7 @@ def test_a_scheduled_rotation_cut_short_by_sigterm_is_done_right_after_restart(e
     assert r.status_code == 200, r.text
     # the scheduler's webhook call is in flight, held by the endpoint
     wait_for(lambda: t.count() >= 1, 15, "the scheduled rotation to call the webhook")
-    rc, took, late = stop_and_watch(s, t)
-    assert rc == 0, s.stderr_text()[-3000:]
-    assert late == [], late
+    stop_opens_no_connection(s, t, "the scheduled call held")
     assert "left for the next start" in s.stderr_text(), s.stderr_text()[-3000:]
     assert "retrying in" not in s.stderr_text()
     t.hang = False
