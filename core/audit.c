@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "app.h"
@@ -59,39 +58,6 @@ static void printable_path(const char *in, char *out, size_t cap)
 	out[i] = '\0';
 }
 
-static char *digits(char *p, unsigned v, int n)
-{
-	for (int i = n - 1; i >= 0; i--, v /= 10)
-		p[i] = (char)('0' + v % 10);
-	return p + n;
-}
-
-/* "2026-01-02T03:04:05.678Z" (24 bytes and a NUL). */
-static void timestamp(char out[32])
-{
-	struct timespec now;
-	struct tm tm;
-	char *p = out;
-
-	clock_gettime(CLOCK_REALTIME, &now);
-	gmtime_r(&now.tv_sec, &tm);
-	p = digits(p, (unsigned)(tm.tm_year + 1900) % 10000, 4);
-	*p++ = '-';
-	p = digits(p, (unsigned)tm.tm_mon + 1, 2);
-	*p++ = '-';
-	p = digits(p, (unsigned)tm.tm_mday, 2);
-	*p++ = 'T';
-	p = digits(p, (unsigned)tm.tm_hour, 2);
-	*p++ = ':';
-	p = digits(p, (unsigned)tm.tm_min, 2);
-	*p++ = ':';
-	p = digits(p, (unsigned)tm.tm_sec, 2);
-	*p++ = '.';
-	p = digits(p, (unsigned)(now.tv_nsec / 1000000), 3);
-	*p++ = 'Z';
-	*p = '\0';
-}
-
 static const char *method_name(int m)
 {
 	return m == EVHTTP_REQ_GET ? "GET"
@@ -125,7 +91,7 @@ static int emit(struct http_req *r, const char *phase, int status)
 
 	if (r->app->audit_fd < 0 || r->route == R_HEALTH || r->route == R_READY || r->route == R_METRICS)
 		return 0; /* probes and scrapes are not requests on secrets */
-	timestamp(ts);
+	sd_now_rfc3339_ms(ts);
 	evcon = r->gone ? NULL : evhttp_request_get_connection(r->ev);
 	if (evcon != NULL)
 		evhttp_connection_get_peer(evcon, &addr, &port);

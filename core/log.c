@@ -4,7 +4,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
+
+#include "util.h"
 
 static enum log_level log_min = LOG_INFO;
 
@@ -27,17 +28,13 @@ void log_msg(enum log_level lvl, const char *fmt, ...)
 {
 	static const char *tags[] = { "debug", "info", "warn", "error" };
 	char line[1024], ts[32];
-	struct timespec now;
-	struct tm tm;
 	va_list ap;
 	int n;
 
 	if (lvl < log_min)
 		return;
-	clock_gettime(CLOCK_REALTIME, &now);
-	gmtime_r(&now.tv_sec, &tm);
-	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-	n = snprintf(line, sizeof(line), "%s.%03ldZ %s ", ts, now.tv_nsec / 1000000, tags[lvl]);
+	sd_now_rfc3339_ms(ts);
+	n = snprintf(line, sizeof(line), "%s %s ", ts, tags[lvl]);
 	va_start(ap, fmt);
 	vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
 	va_end(ap);

@@ -38,6 +38,38 @@ void sd_rfc3339(int64_t us, char out[static 32])
 	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+static char *digits(char *p, unsigned v, int n)
+{
+	for (int i = n - 1; i >= 0; i--, v /= 10)
+		p[i] = (char)('0' + v % 10);
+	return p + n;
+}
+
+void sd_now_rfc3339_ms(char out[static 32])
+{
+	struct timespec now;
+	struct tm tm;
+	char *p = out;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	gmtime_r(&now.tv_sec, &tm);
+	p = digits(p, (unsigned)(tm.tm_year + 1900) % 10000, 4);
+	*p++ = '-';
+	p = digits(p, (unsigned)tm.tm_mon + 1, 2);
+	*p++ = '-';
+	p = digits(p, (unsigned)tm.tm_mday, 2);
+	*p++ = 'T';
+	p = digits(p, (unsigned)tm.tm_hour, 2);
+	*p++ = ':';
+	p = digits(p, (unsigned)tm.tm_min, 2);
+	*p++ = ':';
+	p = digits(p, (unsigned)tm.tm_sec, 2);
+	*p++ = '.';
+	p = digits(p, (unsigned)(now.tv_nsec / 1000000), 3);
+	*p++ = 'Z';
+	*p = '\0';
+}
+
 int sd_strlcpy(char *dst, const char *src, size_t n)
 {
 	size_t len = strlen(src);

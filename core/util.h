@@ -24,6 +24,10 @@ void sd_mono_deadline(struct timespec *ts, int64_t ms);
  * ("2026-01-02T03:04:05Z") into out (at least 21 bytes). */
 void sd_rfc3339(int64_t us, char out[static 32]);
 
+/* Now, as RFC 3339 UTC with milliseconds ("2026-01-02T03:04:05.678Z"), for
+ * the log and the audit lines: written digit by digit (no strftime). */
+void sd_now_rfc3339_ms(char out[static 32]);
+
 /* Copy src into dst of size n, always NUL-terminated; returns -1 when src
  * did not fit (dst then holds a truncated copy). */
 int sd_strlcpy(char *dst, const char *src, size_t n);
